@@ -1,0 +1,233 @@
+"""The pattern catalogue expanded over one system: every rule group and test, in memory."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from generator import naming
+from generator.patterns import CATALOGUE
+from generator.patterns.base import Alert, Pattern, Rule, RuleGroup, TestCase
+from generator.plan import ServicePlan, SystemPlan, plan_system
+from generator.promql import number
+from generator.rendering import render, service_context, system_context
+from generator.spec.loader import LoadedSpec
+from generator.spec.models import Signal
+
+log = logging.getLogger(__name__)
+
+SERVICES_PER_GROUP = 50
+"""Services whose per-service rules share one group, so group size stays bounded."""
+
+THRESHOLDS_PART = "thresholds"
+TRAFFIC_PART = "traffic"
+
+
+@dataclass
+class Bundle:
+    """Everything generated for one spec, before any target serialises it."""
+
+    plan: SystemPlan
+    rule_files: dict[str, list[RuleGroup]] = field(default_factory=dict)
+    tests: dict[str, list[TestCase]] = field(default_factory=dict)
+    test_rule_files: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+
+def build_bundles(loaded: list[LoadedSpec]) -> list[Bundle]:
+    """Expand each loaded spec into its bundle."""
+    return [build_bundle(plan_system(item)) for item in loaded]
+
+
+def build_bundle(plan: SystemPlan) -> Bundle:
+    """Expand the catalogue over a planned system."""
+    bundle = Bundle(plan=plan)
+    base = system_context(plan)
+    bundle.rule_files[THRESHOLDS_PART] = _threshold_groups(plan)
+    bundle.rule_files[TRAFFIC_PART] = _traffic_groups(plan, base)
+    for pattern in CATALOGUE:
+        services = _services_for(plan, pattern)
+        groups = _pattern_groups(plan, pattern, services, base)
+        if not groups:
+            continue
+        bundle.rule_files[pattern.id.value] = groups
+        tests = pattern.scenarios(plan)
+        if tests:
+            bundle.tests[pattern.id.value] = tests
+            bundle.test_rule_files[pattern.id.value] = [
+                THRESHOLDS_PART,
+                TRAFFIC_PART,
+                *[part for part in pattern.rule_files if part in bundle.rule_files],
+                pattern.id.value,
+            ]
+    return bundle
+
+
+def _services_for(plan: SystemPlan, pattern: Pattern) -> list[ServicePlan]:
+    chosen = []
+    for service in plan.services:
+        if pattern.id in service.disabled:
+            continue
+        missing = pattern.needs(service)
+        if missing:
+            message = (
+                f"{plan.path}: services[{service.index}] {service.name!r}: pattern "
+                f"{pattern.id.value} left out: no source for {', '.join(missing)}; "
+                f"set it under services[{service.index}].signals or disable the pattern"
+            )
+            log.warning("%s", message)
+            plan.warnings.append(message)
+            continue
+        chosen.append(service)
+    return chosen
+
+
+def _chunks(services: list[ServicePlan]) -> list[list[ServicePlan]]:
+    return [
+        services[i : i + SERVICES_PER_GROUP]
+        for i in range(0, len(services), SERVICES_PER_GROUP)
+    ]
+
+
+def _threshold_groups(plan: SystemPlan) -> list[RuleGroup]:
+    groups = []
+    for chunk, services in enumerate(_chunks(list(plan.services))):
+        rules = []
+        for service in services:
+            for signal, levels in service.thresholds.items():
+                for level, value in levels.items():
+                    labels = {
+                        naming.SYSTEM: plan.name,
+                        naming.SERVICE: service.name,
+                        naming.SIGNAL: signal,
+                        naming.LEVEL: level,
+                    }
+                    rules.append(
+                        Rule(naming.THRESHOLD, None, f"vector({number(value)})", labels)
+                    )
+        groups.append(
+            RuleGroup(
+                naming.group_name(plan.name, THRESHOLDS_PART, chunk), tuple(rules)
+            )
+        )
+    return groups
+
+
+def _traffic_groups(plan: SystemPlan, base: dict[str, Any]) -> list[RuleGroup]:
+    groups = []
+    for chunk, services in enumerate(_chunks(list(plan.services))):
+        rules = []
+        for service in services:
+            context = service_context(plan, service, base)
+            labels = _labels(plan, service)
+            if service.has(Signal.REQUESTS):
+                expr = render("shared/requests.promql.j2", context)
+                rules.append(Rule(plan.names.requests, None, expr, labels))
+            if service.has(Signal.RETRIES):
+                expr = render("shared/retries.promql.j2", context)
+                rules.append(Rule(plan.names.retries, None, expr, labels))
+        if rules:
+            groups.append(
+                RuleGroup(
+                    naming.group_name(plan.name, TRAFFIC_PART, chunk), tuple(rules)
+                )
+            )
+    return groups
+
+
+def _pattern_groups(
+    plan: SystemPlan,
+    pattern: Pattern,
+    services: list[ServicePlan],
+    base: dict[str, Any],
+) -> list[RuleGroup]:
+    part = pattern.id.value
+    groups: list[RuleGroup] = []
+    if pattern.ordered and pattern.recordings and services:
+        rules = [
+            rule
+            for service in services
+            for rule in _recordings(plan, pattern, service, base)
+        ]
+        groups.append(
+            RuleGroup(naming.group_name(plan.name, f"{part}_paths"), tuple(rules))
+        )
+    if pattern.system_groups is not None:
+        groups.extend(pattern.system_groups(plan, base))
+    if not services:
+        return groups
+    for chunk, members in enumerate(_chunks(services)):
+        rules = []
+        for service in members:
+            if not pattern.ordered:
+                rules.extend(_recordings(plan, pattern, service, base))
+            rules.extend(_alerts(plan, pattern, service, base))
+        if rules:
+            groups.append(
+                RuleGroup(naming.group_name(plan.name, part, chunk), tuple(rules))
+            )
+    return groups
+
+
+def _recordings(
+    plan: SystemPlan, pattern: Pattern, service: ServicePlan, base: dict[str, Any]
+) -> list[Rule]:
+    context = service_context(plan, service, base)
+    labels = _labels(plan, service)
+    rules = []
+    for recording in pattern.recordings:
+        if recording.when(service):
+            expr = render(recording.template, context)
+            rules.append(
+                Rule(getattr(plan.names, recording.series), None, expr, labels)
+            )
+    return rules
+
+
+def _alerts(
+    plan: SystemPlan, pattern: Pattern, service: ServicePlan, base: dict[str, Any]
+) -> list[Rule]:
+    if pattern.id.value == "synchronisation" and not any(
+        service.name in pair for pair in plan.pairs
+    ):
+        return []
+    timing = service.alerts[pattern.id]
+    rules = []
+    for alert in pattern.alerts:
+        context = {**service_context(plan, service, base), "severity": alert.severity}
+        rules.append(
+            Rule(
+                record=None,
+                alert=naming.alert_name(pattern.id.value, alert.severity),
+                expr=render(alert.template, context),
+                labels={
+                    **_labels(plan, service),
+                    naming.TEAM: service.team,
+                    naming.PATTERN: pattern.id.value,
+                    naming.SEVERITY: alert.severity,
+                },
+                annotations=_annotations(plan, pattern, alert, service),
+                for_seconds=timing.for_seconds,
+                keep_firing_for_seconds=timing.keep_firing_for_seconds,
+            )
+        )
+    return rules
+
+
+def _annotations(
+    plan: SystemPlan, pattern: Pattern, alert: Alert, service: ServicePlan
+) -> dict[str, str]:
+    base_url = plan.spec.runbook_base_url.rstrip("/")
+    return {
+        "summary": alert.summary.replace("{service}", service.name),
+        "description": pattern.runbook.meaning,
+        "runbook_url": f"{base_url}/{pattern.id.value}#{service.name}",
+    }
+
+
+def _labels(plan: SystemPlan, service: ServicePlan) -> dict[str, str]:
+    return {naming.SYSTEM: plan.name, naming.SERVICE: service.name}

@@ -1,0 +1,229 @@
+"""The `emergence` command line: generate, validate, check, test, schema."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import logging
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+
+import click
+
+from generator import __version__, tools
+from generator.bundle import build_bundles
+from generator.errors import CheckFailed, GeneratorError
+from generator.output import replace_folder, write_tree
+from generator.spec import load_specs
+from generator.spec.schema import spec_schema
+from generator.targets import render_bundle
+
+log = logging.getLogger("generator")
+
+EPILOG = """\b
+Exit codes:
+  0  success (for check: out/ is up to date and valid)
+  1  invalid spec, out/ stale, or promtool rejected the output
+  2  usage error
+  3  promtool missing, crashed or timed out"""
+
+SPECS = click.argument(
+    "specs",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+)
+OUT = click.option(
+    "-o",
+    "--out",
+    "out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("out"),
+    show_default=True,
+    help="Output folder; each spec writes <out>/<spec name>/, and the folder is replaced whole.",
+)
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """Print a known failure on stderr and exit with its code, without a traceback."""
+    try:
+        yield
+    except GeneratorError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+
+
+@click.group(epilog=EPILOG, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="emergence")
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Lowest severity of log lines written to stderr.",
+)
+def main(log_level: str) -> None:
+    """Generate Prometheus rules and promtool tests that detect emergent failures.
+
+    \b
+    Example:
+      emergence generate specs/*.yaml -o out
+      emergence check specs/*.yaml -o out
+    """
+    logging.basicConfig(
+        level=log_level.upper(), format="%(levelname)s: %(message)s", stream=sys.stderr
+    )
+
+
+def _generate_files(specs: tuple[Path, ...]) -> dict[PurePosixPath, str]:
+    bundles = build_bundles(load_specs(specs))
+    files: dict[PurePosixPath, str] = {}
+    for bundle in bundles:
+        files.update(render_bundle(bundle))
+    log.info("generated %d files for %d specs", len(files), len(bundles))
+    return files
+
+
+def _rule_files(folder: Path) -> list[Path]:
+    return sorted(folder.glob("*/prometheus/rules/*.rules.yaml"))
+
+
+def _verify_if_possible(folder: Path) -> None:
+    try:
+        tools.find_promtool()
+    except GeneratorError:
+        log.warning(
+            "promtool not found, so the rules were not checked; %s", tools.INSTALL_HINT
+        )
+        return
+    tools.check_rules(_rule_files(folder))
+
+
+@main.command(epilog=EPILOG)
+@SPECS
+@OUT
+def generate(specs: tuple[Path, ...], out: Path) -> None:
+    """Generate rules and tests from SPECS into the output folder.
+
+    Everything is written and checked with promtool (when installed) in a temporary
+    folder first, so a failure leaves the previous output exactly as it was.
+
+    \b
+    Example:
+      emergence generate specs/online-boutique.yaml -o out
+    """
+    with reported_errors():
+        files = _generate_files(specs)
+        replace_folder(out, files, verify=_verify_if_possible)
+        log.info("wrote %s", out)
+
+
+@main.command(epilog=EPILOG)
+@SPECS
+def validate(specs: tuple[Path, ...]) -> None:
+    """Report every error in SPECS and write nothing.
+
+    \b
+    Example:
+      emergence validate specs/*.yaml
+    """
+    with reported_errors():
+        bundles = build_bundles(load_specs(specs))
+        for bundle in bundles:
+            click.echo(
+                f"{bundle.plan.path}: valid, {len(bundle.plan.services)} services"
+            )
+
+
+@main.command(epilog=EPILOG)
+@SPECS
+@OUT
+def check(specs: tuple[Path, ...], out: Path) -> None:
+    """Fail when the output folder differs from a fresh generation or promtool rejects it.
+
+    Regenerates into a temporary folder, prints a unified diff against the output folder
+    on stdout, and runs `promtool check rules` on the fresh rules.
+
+    \b
+    Example:
+      emergence check specs/*.yaml -o out
+    """
+    with reported_errors():
+        files = _generate_files(specs)
+        with tempfile.TemporaryDirectory(prefix="emergence-check-") as temporary:
+            fresh = Path(temporary)
+            write_tree(files, fresh)
+            tools.check_rules(_rule_files(fresh))
+            diff = _diff_trees(out, fresh, {path.parts[0] for path in files})
+        if diff:
+            click.echo(diff, nl=False)
+            raise CheckFailed(
+                f"{out} is stale: run `emergence generate {' '.join(map(str, specs))} -o {out}` "
+                "and commit the result"
+            )
+        click.echo(f"{out} is up to date ({len(files)} files)", err=True)
+
+
+@main.command(epilog=EPILOG, name="test")
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def test_command(folder: Path) -> None:
+    """Run every generated promtool test under FOLDER (an output folder).
+
+    \b
+    Example:
+      emergence test out
+    """
+    with reported_errors():
+        click.echo(tools.promtool_version(), err=True)
+        files = sorted(folder.glob("**/prometheus/tests/*.test.yaml"))
+        tools.check_rules(sorted(folder.glob("**/prometheus/rules/*.rules.yaml")))
+        click.echo(tools.test_rules(files))
+
+
+@main.command(epilog=EPILOG)
+def schema() -> None:
+    """Print the JSON Schema of the spec file on stdout.
+
+    \b
+    Example:
+      emergence schema > spec.schema.json
+    """
+    click.echo(json.dumps(spec_schema(), indent=2, sort_keys=True))
+
+
+def _diff_trees(old: Path, new: Path, spec_names: set[str]) -> str:
+    """Return a unified diff of the two trees, limited to the given spec folders."""
+    old_files = _read_tree(old, spec_names)
+    new_files = _read_tree(new, spec_names)
+    chunks = []
+    for name in sorted(old_files.keys() | new_files.keys()):
+        before, after = old_files.get(name), new_files.get(name)
+        if before == after:
+            continue
+        chunks.extend(
+            difflib.unified_diff(
+                (before or "").splitlines(keepends=True),
+                (after or "").splitlines(keepends=True),
+                fromfile=f"{old}/{name}" if before is not None else "/dev/null",
+                tofile=f"generated/{name}" if after is not None else "/dev/null",
+            )
+        )
+    return "".join(chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks)
+
+
+def _read_tree(folder: Path, spec_names: set[str]) -> dict[str, str]:
+    files = {}
+    for name in spec_names:
+        root = folder / name
+        if not root.is_dir():
+            continue
+        for path in sorted(root.rglob("*")):
+            if path.is_file():
+                files[path.relative_to(folder).as_posix()] = path.read_text(
+                    encoding="utf-8", errors="replace"
+                )
+    return files

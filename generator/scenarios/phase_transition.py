@@ -1,0 +1,5 @@
+"""Generated promtool tests of the phase_transition pattern."""
+
+
+def scenarios(plan):
+    return []

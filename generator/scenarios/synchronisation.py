@@ -1,0 +1,5 @@
+"""Generated promtool tests of the synchronisation pattern."""
+
+
+def scenarios(plan):
+    return []

@@ -1,0 +1,241 @@
+"""Rules that span several fields of a valid-looking spec: references, cycles, level order.
+
+Each check returns findings with the path of the offending value, so the loader can place
+them in the file like the model's own errors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.durations import format_duration
+from generator.graph import find_cycle
+from generator.spec.models import Spec
+from generator.spec.thresholds import LEVEL_ORDER, default_thresholds
+from generator.spec.yaml_nodes import Path_
+
+
+@dataclass(frozen=True)
+class Finding:
+    path: Path_
+    message: str
+    hint: str = ""
+    at_key: bool = False
+
+
+def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
+    """Return (errors, warnings) for the rules no single field can check."""
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    errors += _check_service_names(spec)
+    errors += _check_references(spec)
+    errors += _check_cycles(spec)
+    errors += _check_threshold_order(spec)
+    window_errors, window_warnings = _check_windows(spec)
+    return errors + window_errors, warnings + window_warnings
+
+
+def _check_service_names(spec: Spec) -> list[Finding]:
+    seen: dict[str, int] = {}
+    findings = []
+    for index, service in enumerate(spec.services):
+        if service.name in seen:
+            findings.append(
+                Finding(
+                    ("services", index, "name"),
+                    f"duplicate service {service.name!r}",
+                    f"services[{seen[service.name]}] already uses this name; rename one of them",
+                )
+            )
+        seen.setdefault(service.name, index)
+    return findings
+
+
+def _check_references(spec: Spec) -> list[Finding]:
+    names = {service.name for service in spec.services}
+    choices = _choices(sorted(names))
+    findings = []
+    for index, service in enumerate(spec.services):
+        for position, dependency in enumerate(service.depends_on):
+            where = ("services", index, "depends_on", position)
+            if dependency not in names:
+                findings.append(
+                    Finding(where, f"unknown service {dependency!r}", choices)
+                )
+            elif dependency == service.name:
+                findings.append(Finding(where, f"{service.name!r} depends on itself"))
+        for position, excluded in enumerate(service.path_amplification_excludes):
+            if excluded not in service.depends_on:
+                findings.append(
+                    Finding(
+                        ("services", index, "path_amplification_excludes", position),
+                        f"{excluded!r} is not in depends_on of {service.name!r}",
+                        "list only dependencies of this service: "
+                        + (", ".join(service.depends_on) or "it has none"),
+                    )
+                )
+        if (
+            spec.teams is not None
+            and service.team is not None
+            and service.team not in spec.teams
+        ):
+            findings.append(
+                Finding(
+                    ("services", index, "team"),
+                    f"unknown team {service.team!r}",
+                    _choices(spec.teams),
+                )
+            )
+    if spec.teams is not None and spec.defaults.team not in spec.teams:
+        findings.append(
+            Finding(
+                ("defaults", "team"),
+                f"unknown team {spec.defaults.team!r}",
+                _choices(spec.teams),
+            )
+        )
+    sync = spec.synchronisation
+    for position, entry in enumerate(sync.entry_services or []):
+        if entry not in names:
+            findings.append(
+                Finding(
+                    ("synchronisation", "entry_services", position),
+                    f"unknown service {entry!r}",
+                    choices,
+                )
+            )
+    for group, members in sync.groups.items():
+        for position, member in enumerate(members):
+            if member not in names:
+                findings.append(
+                    Finding(
+                        ("synchronisation", "groups", group, position),
+                        f"unknown service {member!r}",
+                        choices,
+                    )
+                )
+    return findings
+
+
+def _check_cycles(spec: Spec) -> list[Finding]:
+    edges = {
+        service.name: [
+            dependency
+            for dependency in service.depends_on
+            if dependency not in service.path_amplification_excludes
+        ]
+        for service in spec.services
+    }
+    cycle = find_cycle(edges)
+    if cycle is None:
+        return []
+    index = next(
+        i for i, service in enumerate(spec.services) if service.name == cycle[-2]
+    )
+    position = spec.services[index].depends_on.index(cycle[-1])
+    return [
+        Finding(
+            ("services", index, "depends_on", position),
+            "dependency cycle " + " -> ".join(cycle),
+            f"path amplification needs an acyclic call graph: add {cycle[-1]!r} to "
+            f"path_amplification_excludes of {cycle[-2]!r}, or remove the dependency",
+        )
+    ]
+
+
+def _check_threshold_order(spec: Spec) -> list[Finding]:
+    builtin = default_thresholds()
+    scopes: list[tuple[Path_, dict[str, dict[str, float]]]] = []
+    spec_levels = _merge(
+        builtin, spec.defaults.thresholds.model_dump(exclude_none=True)
+    )
+    scopes.append((("defaults", "thresholds"), spec_levels))
+    for index, service in enumerate(spec.services):
+        own = service.thresholds.model_dump(exclude_none=True)
+        if own:
+            scopes.append((("services", index, "thresholds"), _merge(spec_levels, own)))
+    findings = []
+    for path, levels in scopes:
+        for signal, values in levels.items():
+            ordered = [level for level in LEVEL_ORDER if level in values]
+            for lower, upper in zip(ordered, ordered[1:], strict=False):
+                if values[lower] > values[upper]:
+                    findings.append(
+                        Finding(
+                            (*path, signal, lower),
+                            f"{signal}.{lower} {values[lower]:g} is above "
+                            f"{signal}.{upper} {values[upper]:g}",
+                            f"{lower} must not exceed {upper}; lower {lower} or raise {upper}",
+                        )
+                    )
+    return findings
+
+
+def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
+    errors, warnings = [], []
+    scrape = spec.scrape_interval
+    for path, seconds in (
+        (("scrape_interval",), spec.scrape_interval),
+        (("evaluation_interval",), spec.evaluation_interval),
+    ):
+        if seconds <= 0:
+            errors.append(Finding(path, "the interval must be longer than 0s"))
+    if scrape <= 0:
+        return errors, warnings
+    for name in ("short", "rate", "trend", "correlation"):
+        seconds = getattr(spec.windows, name)
+        text, scrape_text = format_duration(seconds), format_duration(scrape)
+        if seconds < 2 * scrape:
+            errors.append(
+                Finding(
+                    ("windows", name),
+                    f"window {text} is shorter than twice the scrape interval {scrape_text}",
+                    f"use at least {format_duration(4 * scrape)} (four scrape intervals)",
+                )
+            )
+        elif seconds < 4 * scrape:
+            warnings.append(
+                Finding(
+                    ("windows", name),
+                    f"window {text} holds fewer than four scrapes of {scrape_text}; "
+                    "Prometheus 3 sees one sample fewer than 2.x",
+                )
+            )
+    evaluation = spec.evaluation_interval
+    if evaluation > 0:
+        samples = spec.windows.correlation // evaluation
+        if samples < spec.synchronisation.min_samples:
+            errors.append(
+                Finding(
+                    ("windows", "correlation"),
+                    f"window {format_duration(spec.windows.correlation)} holds {samples} "
+                    f"evaluations of {format_duration(evaluation)}, fewer than "
+                    f"synchronisation.min_samples {spec.synchronisation.min_samples}",
+                    "lengthen the correlation window or lower min_samples",
+                )
+            )
+    return errors, warnings
+
+
+def _merge(
+    base: dict[str, dict[str, float]], override: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    merged = {signal: dict(levels) for signal, levels in base.items()}
+    for signal, levels in override.items():
+        merged[signal].update(levels)
+    return merged
+
+
+def merge_thresholds(
+    base: dict[str, dict[str, float]], override: dict[str, dict[str, float]]
+) -> dict[str, dict[str, float]]:
+    """Return `base` with the levels `override` sets replaced."""
+    return _merge(base, override)
+
+
+def _choices(names: list[str]) -> str:
+    if not names:
+        return ""
+    shown = ", ".join(names[:20])
+    more = f" and {len(names) - 20} more" if len(names) > 20 else ""
+    return f"valid choices: {shown}{more}"

@@ -1,0 +1,265 @@
+"""Spec files to validated `Spec` models, or every error of every file at once."""
+
+from __future__ import annotations
+
+import logging
+import typing
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from generator.errors import SpecError, SpecErrors
+from generator.spec.checks import Finding, check_spec
+from generator.spec.models import Spec
+from generator.spec.yaml_nodes import Document, Path_, parse_document
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec and the file it came from."""
+
+    path: Path
+    spec: Spec
+    warnings: tuple[str, ...] = field(default=())
+
+
+def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
+    """Load and validate every file, raising SpecErrors with all problems of all files."""
+    loaded, errors = [], []
+    for path in paths:
+        try:
+            loaded.append(load_spec(path))
+        except SpecErrors as exc:
+            errors.extend(exc.errors)
+    errors.extend(_check_unique_names(loaded))
+    if errors:
+        raise SpecErrors(errors)
+    return loaded
+
+
+def load_spec(path: Path) -> LoadedSpec:
+    """Load one spec file, raising SpecErrors that locate each invalid value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecErrors(
+            [SpecError(path, 1, 1, "", f"cannot read the file: {exc}")]
+        ) from exc
+    lines = text.splitlines()
+    try:
+        document, problems = parse_document(text)
+    except yaml.YAMLError as exc:
+        raise SpecErrors([_yaml_error(path, lines, exc)]) from exc
+
+    # Problems in the YAML itself (duplicate keys) are reported together with the model's
+    # errors; the first of two duplicate keys is the one validated.
+    errors = [
+        SpecError(
+            path,
+            problem.position.line,
+            problem.position.column,
+            format_field_path(problem.path),
+            problem.message,
+            _excerpt(lines, problem.position.line),
+            problem.hint,
+        )
+        for problem in problems
+    ]
+    if document.data is None and not errors:
+        errors.append(
+            SpecError(
+                path, 1, 1, "", "the file is empty", "start from specs/minimal.yaml"
+            )
+        )
+    if document.data is not None and not isinstance(document.data, dict):
+        errors.append(
+            SpecError(path, 1, 1, "", "the spec must be a mapping of keys to values")
+        )
+    if not isinstance(document.data, dict):
+        raise SpecErrors(errors)
+
+    try:
+        spec = Spec.model_validate(document.data)
+    except ValidationError as exc:
+        errors += [
+            _from_pydantic(path, lines, document, error) for error in exc.errors()
+        ]
+        raise SpecErrors(errors) from exc
+    if errors:
+        raise SpecErrors(errors)
+
+    findings, warnings = check_spec(spec)
+    if findings:
+        raise SpecErrors([_from_finding(path, lines, document, f) for f in findings])
+    messages = tuple(str(_from_finding(path, lines, document, w)) for w in warnings)
+    for message in messages:
+        log.warning("%s", message)
+    return LoadedSpec(path=path, spec=spec, warnings=messages)
+
+
+def _check_unique_names(loaded: list[LoadedSpec]) -> list[SpecError]:
+    seen: dict[str, Path] = {}
+    errors = []
+    for item in loaded:
+        name = item.spec.name
+        if name in seen:
+            errors.append(
+                SpecError(
+                    item.path,
+                    1,
+                    1,
+                    "name",
+                    f"spec name {name!r} is also used by {seen[name]}",
+                    "each spec writes out/<name>/, so names must differ",
+                )
+            )
+        seen.setdefault(name, item.path)
+    return errors
+
+
+def _yaml_error(path: Path, lines: list[str], exc: yaml.YAMLError) -> SpecError:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    return SpecError(
+        path, line, column, "", f"invalid YAML: {problem}", _excerpt(lines, line)
+    )
+
+
+def _from_pydantic(
+    path: Path, lines: list[str], document: Document, error: Any
+) -> SpecError:
+    loc: Path_ = tuple(part for part in error["loc"] if part != "[key]")
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        key = loc[-1]
+        valid = _field_names(loc[:-1])
+        hint = f"valid keys here: {', '.join(valid)}" if valid else ""
+        return _located(
+            path, lines, document, loc, f"unknown key {key!r}", hint, key=True
+        )
+    if kind == "missing":
+        parent = loc[:-1]
+        return _located(
+            path,
+            lines,
+            document,
+            parent,
+            f"missing required key {loc[-1]!r}",
+            "",
+            key=False,
+            field_path=loc,
+        )
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if "[key]" in error["loc"]:
+        message = f"invalid key {error['input']!r}: {message}"
+        return _located(path, lines, document, loc, message, "", key=True)
+    if kind not in {"value_error", "string_pattern_mismatch"} or "input" in error:
+        shown = _short(error.get("input"))
+        if shown not in message:
+            message = f"{message}, got {shown}"
+    return _located(path, lines, document, loc, message, "", key=False)
+
+
+def _from_finding(
+    path: Path, lines: list[str], document: Document, finding: Finding
+) -> SpecError:
+    return _located(
+        path,
+        lines,
+        document,
+        finding.path,
+        finding.message,
+        finding.hint,
+        key=finding.at_key,
+    )
+
+
+def _located(
+    path: Path,
+    lines: list[str],
+    document: Document,
+    loc: Path_,
+    message: str,
+    hint: str,
+    *,
+    key: bool,
+    field_path: Path_ | None = None,
+) -> SpecError:
+    position = document.position(loc, key=key)
+    return SpecError(
+        path=path,
+        line=position.line,
+        column=position.column,
+        field=format_field_path(field_path if field_path is not None else loc),
+        problem=message,
+        excerpt=_excerpt(lines, position.line),
+        hint=hint,
+    )
+
+
+def format_field_path(loc: Path_) -> str:
+    """Format a location as services[2].depends_on[0]."""
+    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return "".join(parts).lstrip(".")
+
+
+def _excerpt(lines: list[str], line: int) -> str:
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip()[:160]
+    return ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _field_names(loc: Path_) -> list[str]:
+    """Return the keys the model at `loc` accepts, by walking Spec's annotations."""
+    model: Any = Spec
+    for part in loc:
+        model = _unwrap(model)
+        if isinstance(part, int):
+            args = typing.get_args(model)
+            model = args[0] if args else None
+        elif isinstance(model, type) and issubclass(model, BaseModel):
+            model = next(
+                (
+                    f.annotation
+                    for name, f in model.model_fields.items()
+                    if (f.alias or name) == part
+                ),
+                None,
+            )
+        elif typing.get_origin(model) is dict:
+            model = typing.get_args(model)[1]
+        else:
+            return []
+    model = _unwrap(model)
+    if isinstance(model, type) and issubclass(model, BaseModel):
+        return [field.alias or name for name, field in model.model_fields.items()]
+    return []
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip Optional and Annotated wrappers from a type annotation."""
+    while True:
+        origin = typing.get_origin(annotation)
+        if origin is typing.Annotated:
+            annotation = typing.get_args(annotation)[0]
+            continue
+        args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
+        if (
+            origin in (typing.Union, __import__("types").UnionType)
+            and len(args) == 1
+        ):
+            annotation = args[0]
+            continue
+        return annotation

@@ -1,0 +1,291 @@
+"""Pydantic models of the spec file: what a user may write, with the design's defaults.
+
+Every model forbids unknown keys, so a misspelt key is an error with a position rather than
+a silently ignored setting. Cross-field rules (references, cycles, level order) live in
+`generator.spec.checks`, because they need the whole spec.
+"""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    create_model,
+)
+
+from generator.durations import format_duration, parse_duration
+from generator.promql import parse_selector
+from generator.spec.thresholds import SIGNALS, Kind, levels_of
+
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+LABEL_NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+API_VERSION = "emergence-ops/v1"
+
+
+def _check_dns_label(value: str) -> str:
+    if len(value) > 63 or not DNS_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label: use at most 63 lowercase letters, digits "
+            "and '-', starting and ending with a letter or digit"
+        )
+    return value
+
+
+def _check_label_name(value: str) -> str:
+    if not LABEL_NAME.match(value) or value.startswith("__"):
+        raise ValueError(
+            f"{value!r} is not a Prometheus label name: use letters, digits and '_', "
+            "not starting with a digit or '__'"
+        )
+    return value
+
+
+def _parse_duration(value: Any) -> int:
+    if not isinstance(value, str):
+        raise ValueError(
+            f"invalid duration {value!r}: write it as a string such as 30s or 5m"
+        )
+    return parse_duration(value)
+
+
+def _check_selector(value: str) -> str:
+    parse_selector(value)
+    return value
+
+
+DnsLabel = Annotated[str, AfterValidator(_check_dns_label)]
+LabelName = Annotated[str, AfterValidator(_check_label_name)]
+Duration = Annotated[
+    int,
+    BeforeValidator(_parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema(
+        {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"}
+    ),
+]
+NonEmpty = Annotated[str, Field(min_length=1)]
+SelectorText = Annotated[str, AfterValidator(_check_selector)]
+
+
+class StrictModel(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class Profile(StrEnum):
+    """Where a service's signals come from unless it overrides them one by one."""
+
+    ISTIO = "istio"
+    CUSTOM = "custom"
+
+
+class Runtime(StrEnum):
+    """The language runtime of a service, which fixes its garbage collection metric."""
+
+    GO = "go"
+    JVM_MICROMETER = "jvm-micrometer"
+    JVM_PROMETHEUS = "jvm-prometheus"
+    DOTNET = "dotnet"
+    NODEJS = "nodejs"
+    PYTHON = "python"
+    OTHER = "other"
+
+
+class Signal(StrEnum):
+    """An abstract input signal that a metric profile maps to real series."""
+
+    REQUESTS = "requests"
+    LATENCY = "latency"
+    RETRIES = "retries"
+    CPU_USAGE = "cpu_usage"
+    CPU_LIMIT = "cpu_limit"
+
+
+class PatternId(StrEnum):
+    """The emergence patterns, as they appear in the `pattern` label of every alert."""
+
+    LATENCY_RATIO = "latency_ratio"
+    PHASE_TRANSITION = "phase_transition"
+    RETRY_STORM = "retry_storm"
+    RETRY_AMPLIFICATION = "retry_amplification"
+    SYNCHRONISATION = "synchronisation"
+
+
+ALERT_FOR_DEFAULTS: dict[PatternId, int] = {
+    PatternId.LATENCY_RATIO: 300,
+    PatternId.PHASE_TRANSITION: 300,
+    PatternId.RETRY_STORM: 120,
+    PatternId.RETRY_AMPLIFICATION: 300,
+    PatternId.SYNCHRONISATION: 300,
+}
+KEEP_FIRING_FOR_DEFAULT = 300
+
+
+class Windows(StrictModel):
+    """Query windows shared by every service of a spec; they appear in rule names."""
+
+    short: Duration = Field(
+        60, description="retry growth and synchronisation rates; default 1m"
+    )
+    rate: Duration = Field(300, description="rates, quantiles and ratios; default 5m")
+    trend: Duration = Field(900, description="slope of the load ratio; default 15m")
+    correlation: Duration = Field(
+        1800, description="synchronisation correlation; default 30m"
+    )
+
+
+def _levels_model(signal: str) -> type[StrictModel]:
+    fields: dict[str, Any] = {}
+    for row in levels_of(signal):
+        fields[row.level] = (
+            Annotated[float | None, AfterValidator(_range_check(row.kind))],
+            Field(None, description=f"{row.meaning}; default {row.default:g}"),
+        )
+    return create_model(
+        f"{signal.title().replace('_', '')}Levels", __base__=StrictModel, **fields
+    )
+
+
+def _range_check(kind: Kind):
+    bounds = {
+        Kind.FRACTION: (lambda x: 0 < x <= 1, "a fraction above 0 and at most 1"),
+        Kind.CORRELATION: (lambda x: 0 < x < 1, "a correlation above 0 and below 1"),
+        Kind.MULTIPLIER: (lambda x: x >= 1, "a multiplier of at least 1"),
+        Kind.RATE: (lambda x: x >= 0, "a rate of at least 0 per second"),
+        Kind.COUNT: (lambda x: x >= 1, "a count of at least 1"),
+        Kind.SCORE: (lambda x: 0 <= x <= 100, "a score from 0 to 100"),
+    }
+    accept, valid = bounds[kind]
+
+    def check(value: float | None) -> float | None:
+        if value is not None and not accept(value):
+            raise ValueError(f"{value!r} is out of range: use {valid}")
+        return value
+
+    return check
+
+
+Thresholds = create_model(
+    "Thresholds",
+    __base__=StrictModel,
+    __doc__="Threshold overrides; anything omitted keeps the level of the enclosing scope.",
+    **{signal: (_levels_model(signal) | None, None) for signal in SIGNALS},
+)
+
+
+class AlertTiming(StrictModel):
+    """How long a condition must hold before the alert fires, and keeps firing after."""
+
+    for_: Duration | None = Field(
+        None, alias="for", description="pending time before firing"
+    )
+    keep_firing_for: Duration | None = Field(
+        None,
+        description="time an alert keeps firing after its condition clears; default 5m",
+    )
+
+
+AlertSettings = create_model(
+    "AlertSettings",
+    __base__=StrictModel,
+    __doc__="Per-pattern alert timing; for defaults: 2m for retry_storm, 5m for the others.",
+    **{pattern.value: (AlertTiming | None, None) for pattern in PatternId},
+)
+
+
+class Capacity(StrictModel):
+    """What the service can take; the load ratio is the larger of the two shares."""
+
+    requests_per_second: float | None = Field(
+        None, gt=0, description="sustainable request rate"
+    )
+    cpu_limit_cores: float | None = Field(
+        None,
+        gt=0,
+        description="CPU limit of one pod in cores; without it kube-state-metrics' limit",
+    )
+
+
+class Defaults(StrictModel):
+    """Settings every service takes unless it sets its own."""
+
+    profile: Profile = Profile.ISTIO
+    team: NonEmpty = "platform"
+    thresholds: Thresholds = Field(default_factory=Thresholds)  # type: ignore[valid-type]
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[valid-type]
+
+
+class Synchronisation(StrictModel):
+    """How service pairs are chosen and correlated."""
+
+    entry_services: list[DnsLabel] | None = Field(
+        None,
+        description="services whose summed traffic is the shared driver; default: no caller",
+    )
+    groups: dict[DnsLabel, list[DnsLabel]] = Field(
+        default_factory=dict,
+        description="named groups whose pairs are correlated in large specs",
+    )
+    all_pairs_max_services: int = Field(
+        30,
+        ge=2,
+        le=200,
+        description="up to this many services every pair is correlated",
+    )
+    min_samples: int = Field(
+        100, ge=10, description="samples a window needs before a correlation"
+    )
+
+
+class Service(StrictModel):
+    """One service of the system."""
+
+    name: DnsLabel
+    match: dict[LabelName, str] = Field(
+        default_factory=dict,
+        description="label matchers of the service's series; default by name",
+    )
+    team: NonEmpty | None = None
+    depends_on: list[DnsLabel] = Field(default_factory=list)
+    path_amplification_excludes: list[DnsLabel] = Field(
+        default_factory=list,
+        description="dependencies whose edge is left out of path amplification (breaks a cycle)",
+    )
+    capacity: Capacity | None = None
+    runtime: Runtime | None = None
+    profile: Profile | None = None
+    signals: dict[Signal, SelectorText] = Field(
+        default_factory=dict,
+        description="raw PromQL selector per signal, replacing the profile's",
+    )
+    thresholds: Thresholds = Field(default_factory=Thresholds)  # type: ignore[valid-type]
+    alerts: AlertSettings = Field(default_factory=AlertSettings)  # type: ignore[valid-type]
+    disable: list[PatternId] = Field(default_factory=list)
+
+
+class Spec(StrictModel):
+    """A system: its services, how they call each other, and what counts as dangerous."""
+
+    api_version: Literal["emergence-ops/v1"] = Field(alias="apiVersion")
+    name: DnsLabel
+    namespace: DnsLabel = "monitoring"
+    scrape_interval: Duration = 15
+    evaluation_interval: Duration = 15
+    windows: Windows = Field(default_factory=Windows)
+    runbook_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = (
+        "https://runbooks.example.com/emergence"
+    )
+    teams: list[NonEmpty] | None = Field(
+        None, description="when given, every service's team must be one of these"
+    )
+    defaults: Defaults = Field(default_factory=Defaults)
+    synchronisation: Synchronisation = Field(default_factory=Synchronisation)
+    services: list[Service] = Field(min_length=1)
