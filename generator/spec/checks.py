@@ -21,6 +21,8 @@ class Finding:
     message: str
     hint: str = ""
     at_key: bool = False
+    fallback: Path_ = ()
+    """Where to point instead when `path` is a default that the file does not contain."""
 
 
 def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
@@ -191,6 +193,7 @@ def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
                     ("windows", name),
                     f"window {text} is shorter than twice the scrape interval {scrape_text}",
                     f"use at least {format_duration(4 * scrape)} (four scrape intervals)",
+                    fallback=("scrape_interval",),
                 )
             )
         elif seconds < 4 * scrape:
@@ -199,6 +202,7 @@ def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
                     ("windows", name),
                     f"window {text} holds fewer than four scrapes of {scrape_text}; "
                     "Prometheus 3 sees one sample fewer than 2.x",
+                    fallback=("scrape_interval",),
                 )
             )
     evaluation = spec.evaluation_interval
@@ -212,6 +216,7 @@ def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
                     f"evaluations of {format_duration(evaluation)}, fewer than "
                     f"synchronisation.min_samples {spec.synchronisation.min_samples}",
                     "lengthen the correlation window or lower min_samples",
+                    fallback=("evaluation_interval",),
                 )
             )
     return errors, warnings

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ValidationError
 from generator.errors import SpecError, SpecErrors
 from generator.spec.checks import Finding, check_spec
 from generator.spec.models import Spec
-from generator.spec.yaml_nodes import Document, Path_, parse_document
+from generator.spec.yaml_nodes import Document, Path_, Position, parse_document
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +27,7 @@ class LoadedSpec:
     path: Path
     spec: Spec
     warnings: tuple[str, ...] = field(default=())
+    name_position: Position = Position(1, 1)
 
 
 def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
@@ -74,7 +75,12 @@ def load_spec(path: Path) -> LoadedSpec:
     if document.data is None and not errors:
         errors.append(
             SpecError(
-                path, 1, 1, "", "the file is empty", "start from specs/minimal.yaml"
+                path,
+                1,
+                1,
+                "",
+                "the file is empty",
+                hint="start from specs/minimal.yaml",
             )
         )
     if document.data is not None and not isinstance(document.data, dict):
@@ -100,7 +106,12 @@ def load_spec(path: Path) -> LoadedSpec:
     messages = tuple(str(_from_finding(path, lines, document, w)) for w in warnings)
     for message in messages:
         log.warning("%s", message)
-    return LoadedSpec(path=path, spec=spec, warnings=messages)
+    return LoadedSpec(
+        path=path,
+        spec=spec,
+        warnings=messages,
+        name_position=document.position(("name",)),
+    )
 
 
 def _check_unique_names(loaded: list[LoadedSpec]) -> list[SpecError]:
@@ -112,11 +123,11 @@ def _check_unique_names(loaded: list[LoadedSpec]) -> list[SpecError]:
             errors.append(
                 SpecError(
                     item.path,
-                    1,
-                    1,
+                    item.name_position.line,
+                    item.name_position.column,
                     "name",
                     f"spec name {name!r} is also used by {seen[name]}",
-                    "each spec writes out/<name>/, so names must differ",
+                    hint="each spec writes out/<name>/, so names must differ",
                 )
             )
         seen.setdefault(name, item.path)
@@ -127,8 +138,28 @@ def _yaml_error(path: Path, lines: list[str], exc: yaml.YAMLError) -> SpecError:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
     line, column = (mark.line + 1, mark.column + 1) if mark else (1, 1)
     problem = getattr(exc, "problem", None) or str(exc)
+    # The problem mark of an unclosed bracket or quote is the end of the file; the
+    # context mark is where the unclosed construct starts, which is what needs fixing.
+    context = getattr(exc, "context", None)
+    context_mark = getattr(exc, "context_mark", None)
+    hint = ""
+    if (
+        context
+        and context_mark is not None
+        and (context_mark.line, context_mark.column) != (mark.line, mark.column)
+    ):
+        hint = (
+            f"{context} that starts at line {context_mark.line + 1}, "
+            f"column {context_mark.column + 1}"
+        )
     return SpecError(
-        path, line, column, "", f"invalid YAML: {problem}", _excerpt(lines, line)
+        path,
+        line,
+        column,
+        "",
+        f"invalid YAML: {problem}",
+        _excerpt(lines, line),
+        hint,
     )
 
 
@@ -170,14 +201,18 @@ def _from_pydantic(
 def _from_finding(
     path: Path, lines: list[str], document: Document, finding: Finding
 ) -> SpecError:
+    where = finding.path
+    if finding.fallback and where not in document.values:
+        where = finding.fallback
     return _located(
         path,
         lines,
         document,
-        finding.path,
+        where,
         finding.message,
         finding.hint,
         key=finding.at_key,
+        field_path=finding.path,
     )
 
 
@@ -256,10 +291,7 @@ def _unwrap(annotation: Any) -> Any:
             annotation = typing.get_args(annotation)[0]
             continue
         args = [arg for arg in typing.get_args(annotation) if arg is not type(None)]
-        if (
-            origin in (typing.Union, __import__("types").UnionType)
-            and len(args) == 1
-        ):
+        if origin in (typing.Union, __import__("types").UnionType) and len(args) == 1:
             annotation = args[0]
             continue
         return annotation

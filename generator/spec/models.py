@@ -167,7 +167,7 @@ def _range_check(kind: Kind):
 
     def check(value: float | None) -> float | None:
         if value is not None and not accept(value):
-            raise ValueError(f"{value!r} is out of range: use {valid}")
+            raise ValueError(f"{value:g} is out of range: use {valid}")
         return value
 
     return check
