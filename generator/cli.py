@@ -143,7 +143,7 @@ def validate(specs: tuple[Path, ...]) -> None:
 @SPECS
 @OUT
 def check(specs: tuple[Path, ...], out: Path) -> None:
-    """Fail when the output folder differs from a fresh generation or promtool rejects it.
+    """Fail when the output folder differs from a fresh generation of SPECS or promtool rejects it.
 
     Regenerates into a temporary folder, prints a unified diff against the output folder
     on stdout, and runs `promtool check rules` on the fresh rules.

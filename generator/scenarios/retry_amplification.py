@@ -1,5 +1,90 @@
-"""Generated promtool tests of the retry_amplification pattern."""
+"""Generated promtool tests of retry amplification along a call path, both sides."""
+
+from __future__ import annotations
+
+from generator.patterns.base import TestCase
+from generator.plan import ServicePlan, SystemPlan
+from generator.scenarios.cases import alert_checks, case, no_nan_checks, subject, value_check
+from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series
+from generator.spec.models import PatternId, Signal
+
+PATTERN = PatternId.RETRY_AMPLIFICATION
+SIGNALS = (Signal.REQUESTS, Signal.RETRIES)
+MARGIN = 0.02
+REQUESTS = 20.0
+CALLER_HOP = 2.0  # attempts per logical call at the caller in the scenarios
 
 
-def scenarios(plan):
-    return []
+def _has_signals(service: ServicePlan) -> bool:
+    return service.has(*SIGNALS)
+
+
+def _phase(seconds: int, hop: float) -> Phase:
+    """Traffic whose attempts per logical call are `hop`: retries = R (1 - 1 / hop)."""
+    return Phase(seconds, REQUESTS, REQUESTS * (1 - 1 / hop))
+
+
+def _hop(plan: SystemPlan, traffic: Traffic, index: int) -> float | None:
+    window = plan.spec.windows.rate
+    requests = traffic.rate("requests", index, window)
+    retries = traffic.rate("retries", index, window)
+    if requests is None or retries is None or requests - retries <= 0:
+        return None
+    return requests / (requests - retries)
+
+
+def scenarios(plan: SystemPlan) -> list[TestCase]:
+    with_callers = subject(
+        plan,
+        PATTERN,
+        lambda s: _has_signals(s)
+        and any(_has_signals(plan.service(c)) and PATTERN not in plan.service(c).disabled for c in s.path_callers),
+    )
+    service = with_callers or subject(plan, PATTERN, _has_signals)
+    if service is None:
+        return []
+    caller = None
+    if with_callers is not None:
+        caller = next(plan.service(c) for c in service.path_callers if _has_signals(plan.service(c)))
+    level = service.threshold("retry_amplification", "critical")
+    cases = []
+    for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
+        cases.append(_case(plan, service, caller, side, level * factor))
+    return cases
+
+
+def _case(plan: SystemPlan, service: ServicePlan, caller: ServicePlan | None, side: str, total: float) -> TestCase:
+    timing = service.alerts[PATTERN]
+    own_hop = total / CALLER_HOP if caller is not None else total
+    hot_seconds = timing.for_seconds + 600
+    tail_seconds = plan.spec.windows.rate + timing.keep_firing_for_seconds + 300
+    phases = [_phase(600, 1.0), _phase(hot_seconds, own_hop), _phase(tail_seconds, 1.0)]
+    traffic = build_traffic(plan, service, phases)
+    series = input_series(traffic, SIGNALS)
+    caller_traffic = None
+    if caller is not None:
+        caller_phases = [_phase(600, 1.0), _phase(hot_seconds, CALLER_HOP), _phase(tail_seconds, 1.0)]
+        caller_traffic = build_traffic(plan, caller, caller_phases)
+        series += input_series(caller_traffic, SIGNALS)
+    gate = service.threshold("min_request_rate", "gate")
+    level = service.threshold("retry_amplification", "critical")
+    paths: list[float | None] = []
+    holds = []
+    for index in range(traffic.timeline.steps):
+        hop = _hop(plan, traffic, index)
+        upstream = _hop(plan, caller_traffic, index) if caller_traffic is not None else None
+        path = None if hop is None else hop * (upstream if upstream is not None else 1.0)
+        paths.append(path)
+        requests = traffic.rate("requests", index, plan.spec.windows.rate) or 0.0
+        holds.append(path is not None and path > level and requests >= gate)
+    alerts = alert_checks(plan, service, PATTERN, "critical", holds, traffic.timeline, side == "above", paths)
+    stable = 600 + hot_seconds
+    at = traffic.timeline.at(stable)
+    checks = [
+        value_check(plan, service, plan.names.amplification, _hop(plan, traffic, at), stable),
+        value_check(plan, service, plan.names.path_amplification, paths[at], stable),
+    ]
+    checks += no_nan_checks(plan, [plan.names.amplification, plan.names.path_amplification], stable)
+    via = f" behind {caller.name}" if caller is not None else ""
+    name = f"path amplification {total:g} at {service.name}{via}: critical {side}"
+    return case(name, series, alerts, checks, traffic.timeline)
