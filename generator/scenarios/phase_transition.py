@@ -8,8 +8,21 @@ from generator.patterns.base import TestCase
 from generator.plan import ServicePlan, SystemPlan
 from generator.rendering import has_cpu_load, has_load
 from generator.scenarios import model
-from generator.scenarios.cases import absent_check, alert_checks, case, no_nan_checks, subject, value_check
-from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series, latency_ratio_at
+from generator.scenarios.cases import (
+    absent_check,
+    alert_checks,
+    case,
+    no_nan_checks,
+    subject,
+    value_check,
+)
+from generator.scenarios.traffic import (
+    Phase,
+    Traffic,
+    build_traffic,
+    input_series,
+    latency_ratio_at,
+)
 from generator.spec.models import PatternId, Signal
 
 PATTERN = PatternId.PHASE_TRANSITION
@@ -20,7 +33,11 @@ REQUESTS = 10.0
 
 
 def _rps(service: ServicePlan) -> float | None:
-    if service.capacity and service.capacity.requests_per_second and service.has(Signal.REQUESTS):
+    if (
+        service.capacity
+        and service.capacity.requests_per_second
+        and service.has(Signal.REQUESTS)
+    ):
         return service.capacity.requests_per_second
     return None
 
@@ -40,7 +57,9 @@ def _phase(service: ServicePlan, seconds: int, load: float, ratio: float) -> Pha
     if rps is not None:
         return Phase(seconds, requests=load * rps, latency_ratio=ratio)
     limit = _cpu_limit(service, Traffic.cpu_limit)
-    return Phase(seconds, requests=REQUESTS, latency_ratio=ratio, cpu_cores=load * limit)
+    return Phase(
+        seconds, requests=REQUESTS, latency_ratio=ratio, cpu_cores=load * limit
+    )
 
 
 def modelled_load(plan: SystemPlan, traffic: Traffic) -> list[float | None]:
@@ -69,10 +88,14 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     warning = service.threshold("load", "warning")
     critical = service.threshold("load", "critical")
     ratio = service.threshold("latency_ratio", "critical")
-    healthy_ratio = max(1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2))
+    healthy_ratio = max(
+        1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2)
+    )
     up, down = 1 + MARGIN, 1 - MARGIN
     cases = [
-        _case(plan, service, "warning", "above", warning * up, healthy_ratio, ramp=True),
+        _case(
+            plan, service, "warning", "above", warning * up, healthy_ratio, ramp=True
+        ),
         _case(plan, service, "warning", "below", warning * down, healthy_ratio),
         _case(plan, service, "critical", "above", critical * up, ratio * up),
         _case(plan, service, "critical", "below", critical * down, ratio * up),
@@ -92,10 +115,17 @@ def _case(
     ramp: bool = False,
 ) -> TestCase:
     timing = service.alerts[PATTERN]
-    healthy_ratio = max(1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2))
+    healthy_ratio = max(
+        1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2)
+    )
     calm = _phase(service, 1200, HEALTHY_LOAD, healthy_ratio)
     hot = _phase(service, timing.for_seconds + 600, load, ratio)
-    tail = _phase(service, plan.spec.windows.rate + timing.keep_firing_for_seconds + 300, HEALTHY_LOAD, healthy_ratio)
+    tail = _phase(
+        service,
+        plan.spec.windows.rate + timing.keep_firing_for_seconds + 300,
+        HEALTHY_LOAD,
+        healthy_ratio,
+    )
     if calm.requests != hot.requests:
         # The latency histogram follows the requests, so with a request capacity both
         # phases keep the shape they were given at their own rate.
@@ -118,13 +148,36 @@ def _case(
             and latency > service.threshold("latency_ratio", "critical")
             and requests >= gate
         )
-    alerts = alert_checks(plan, service, PATTERN, severity, holds, traffic.timeline, side == "above", loads)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        severity,
+        holds,
+        traffic.timeline,
+        side == "above",
+        loads,
+    )
     stable = calm.seconds + hot.seconds
-    checks = [value_check(plan, service, plan.names.load, loads[traffic.timeline.at(stable)], stable)]
+    checks = [
+        value_check(
+            plan, service, plan.names.load, loads[traffic.timeline.at(stable)], stable
+        )
+    ]
     at = traffic.timeline.at(stable)
-    checks.append(value_check(plan, service, plan.names.phase_state, _state(service, loads[at], latency_ratio_at(traffic, at, window)), stable))
+    checks.append(
+        value_check(
+            plan,
+            service,
+            plan.names.phase_state,
+            _state(service, loads[at], latency_ratio_at(traffic, at, window)),
+            stable,
+        )
+    )
     if ramp:
-        checks.append(_time_to_transition_check(plan, service, traffic, loads, calm.seconds + 150))
+        checks.append(
+            _time_to_transition_check(plan, service, traffic, loads, calm.seconds + 150)
+        )
     name = f"load {load:g} with latency ratio {ratio:g}: {severity} {side} for {service.name}"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)
 
@@ -134,13 +187,21 @@ def _state(service: ServicePlan, load: float | None, latency: float | None) -> i
     their critical levels; a missing latency ratio counts as below every level."""
     latency = latency if latency is not None else 0.0
     load = load if load is not None else 0.0
-    warning = load > service.threshold("load", "warning") or latency > service.threshold("latency_ratio", "warning")
-    critical = load > service.threshold("load", "critical") and latency > service.threshold("latency_ratio", "critical")
+    warning = load > service.threshold(
+        "load", "warning"
+    ) or latency > service.threshold("latency_ratio", "warning")
+    critical = load > service.threshold(
+        "load", "critical"
+    ) and latency > service.threshold("latency_ratio", "critical")
     return int(warning) + int(critical)
 
 
 def _time_to_transition_check(
-    plan: SystemPlan, service: ServicePlan, traffic: Traffic, loads: list[float | None], at: int
+    plan: SystemPlan,
+    service: ServicePlan,
+    traffic: Traffic,
+    loads: list[float | None],
+    at: int,
 ) -> dict:
     """While the load rises, the recorded time left is (transition - load) / slope."""
     timeline = traffic.timeline
@@ -153,20 +214,46 @@ def _time_to_transition_check(
     ]
     slope = model.least_squares_slope(points)
     transition = service.threshold("load", "transition")
-    if slope is None or slope <= 0 or loads[index] is None or loads[index] >= transition:
-        raise ValueError("the ramp scenario must have a rising load below the transition level")
-    return value_check(plan, service, plan.names.time_to_transition, (transition - loads[index]) / slope, at)
+    if (
+        slope is None
+        or slope <= 0
+        or loads[index] is None
+        or loads[index] >= transition
+    ):
+        raise ValueError(
+            "the ramp scenario must have a rising load below the transition level"
+        )
+    return value_check(
+        plan,
+        service,
+        plan.names.time_to_transition,
+        (transition - loads[index]) / slope,
+        at,
+    )
 
 
 def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     idle = replace(_phase(service, 1200, 0.0, 2.0), requests=0.0)
     traffic = build_traffic(plan, service, [idle])
     end = idle.seconds
-    names = [plan.names.load, plan.names.load_slope, plan.names.time_to_transition, plan.names.phase_state]
+    names = [
+        plan.names.load,
+        plan.names.load_slope,
+        plan.names.time_to_transition,
+        plan.names.phase_state,
+    ]
     checks = no_nan_checks(plan, names, end)
     checks.append(absent_check(plan, service, plan.names.time_to_transition, end))
     alerts = []
     for severity in ("warning", "critical"):
-        alerts += alert_checks(plan, service, PATTERN, severity, [False] * traffic.timeline.steps, traffic.timeline, False)
+        alerts += alert_checks(
+            plan,
+            service,
+            PATTERN,
+            severity,
+            [False] * traffic.timeline.steps,
+            traffic.timeline,
+            False,
+        )
     name = f"idle {service.name} records no time to transition and raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from generator.patterns.base import TestCase
 from generator.plan import ServicePlan, SystemPlan
-from generator.scenarios.cases import alert_checks, case, no_nan_checks, subject, value_check
+from generator.scenarios.cases import (
+    alert_checks,
+    case,
+    no_nan_checks,
+    subject,
+    value_check,
+)
 from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series
 from generator.spec.models import PatternId, Signal
 
@@ -37,15 +43,25 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     with_callers = subject(
         plan,
         PATTERN,
-        lambda s: _has_signals(s)
-        and any(_has_signals(plan.service(c)) and PATTERN not in plan.service(c).disabled for c in s.path_callers),
+        lambda s: (
+            _has_signals(s)
+            and any(
+                _has_signals(plan.service(c))
+                and PATTERN not in plan.service(c).disabled
+                for c in s.path_callers
+            )
+        ),
     )
     service = with_callers or subject(plan, PATTERN, _has_signals)
     if service is None:
         return []
     caller = None
     if with_callers is not None:
-        caller = next(plan.service(c) for c in service.path_callers if _has_signals(plan.service(c)))
+        caller = next(
+            plan.service(c)
+            for c in service.path_callers
+            if _has_signals(plan.service(c))
+        )
     level = service.threshold("retry_amplification", "critical")
     cases = []
     for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
@@ -53,7 +69,13 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     return cases
 
 
-def _case(plan: SystemPlan, service: ServicePlan, caller: ServicePlan | None, side: str, total: float) -> TestCase:
+def _case(
+    plan: SystemPlan,
+    service: ServicePlan,
+    caller: ServicePlan | None,
+    side: str,
+    total: float,
+) -> TestCase:
     timing = service.alerts[PATTERN]
     own_hop = total / CALLER_HOP if caller is not None else total
     hot_seconds = timing.for_seconds + 600
@@ -63,7 +85,11 @@ def _case(plan: SystemPlan, service: ServicePlan, caller: ServicePlan | None, si
     series = input_series(traffic, SIGNALS)
     caller_traffic = None
     if caller is not None:
-        caller_phases = [_phase(600, 1.0), _phase(hot_seconds, CALLER_HOP), _phase(tail_seconds, 1.0)]
+        caller_phases = [
+            _phase(600, 1.0),
+            _phase(hot_seconds, CALLER_HOP),
+            _phase(tail_seconds, 1.0),
+        ]
         caller_traffic = build_traffic(plan, caller, caller_phases)
         series += input_series(caller_traffic, SIGNALS)
     gate = service.threshold("min_request_rate", "gate")
@@ -72,19 +98,36 @@ def _case(plan: SystemPlan, service: ServicePlan, caller: ServicePlan | None, si
     holds = []
     for index in range(traffic.timeline.steps):
         hop = _hop(plan, traffic, index)
-        upstream = _hop(plan, caller_traffic, index) if caller_traffic is not None else None
-        path = None if hop is None else hop * (upstream if upstream is not None else 1.0)
+        upstream = (
+            _hop(plan, caller_traffic, index) if caller_traffic is not None else None
+        )
+        path = (
+            None if hop is None else hop * (upstream if upstream is not None else 1.0)
+        )
         paths.append(path)
         requests = traffic.rate("requests", index, plan.spec.windows.rate) or 0.0
         holds.append(path is not None and path > level and requests >= gate)
-    alerts = alert_checks(plan, service, PATTERN, "critical", holds, traffic.timeline, side == "above", paths)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        "critical",
+        holds,
+        traffic.timeline,
+        side == "above",
+        paths,
+    )
     stable = 600 + hot_seconds
     at = traffic.timeline.at(stable)
     checks = [
-        value_check(plan, service, plan.names.amplification, _hop(plan, traffic, at), stable),
+        value_check(
+            plan, service, plan.names.amplification, _hop(plan, traffic, at), stable
+        ),
         value_check(plan, service, plan.names.path_amplification, paths[at], stable),
     ]
-    checks += no_nan_checks(plan, [plan.names.amplification, plan.names.path_amplification], stable)
+    checks += no_nan_checks(
+        plan, [plan.names.amplification, plan.names.path_amplification], stable
+    )
     via = f" behind {caller.name}" if caller is not None else ""
     name = f"path amplification {total:g} at {service.name}{via}: critical {side}"
     return case(name, series, alerts, checks, traffic.timeline)

@@ -6,7 +6,14 @@ from dataclasses import dataclass
 
 from generator.patterns.base import TestCase
 from generator.plan import ServicePlan, SystemPlan
-from generator.scenarios.cases import absent_check, alert_checks, case, no_nan_checks, subject, value_check
+from generator.scenarios.cases import (
+    absent_check,
+    alert_checks,
+    case,
+    no_nan_checks,
+    subject,
+    value_check,
+)
 from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series
 from generator.spec.models import PatternId, Signal
 
@@ -35,7 +42,11 @@ def modelled(plan: SystemPlan, traffic: Traffic) -> list[Signals]:
         ratio = retries / requests if requests and retries is not None else None
         short_requests = traffic.rate("requests", index, windows.short)
         short_retries = traffic.rate("retries", index, windows.short)
-        short = short_retries / short_requests if short_requests and short_retries is not None else None
+        short = (
+            short_retries / short_requests
+            if short_requests and short_retries is not None
+            else None
+        )
         shorts.append(short)
         earlier = shorts[index - short_steps] if index >= short_steps else None
         growth = short / earlier if short is not None and earlier else None
@@ -47,7 +58,9 @@ def condition(service: ServicePlan, severity: str, signals: Signals) -> bool:
     gate = service.threshold("min_request_rate", "gate")
     if signals.requests is None or signals.requests < gate:
         return False
-    level = signals.ratio is not None and signals.ratio > service.threshold("retry_ratio", severity)
+    level = signals.ratio is not None and signals.ratio > service.threshold(
+        "retry_ratio", severity
+    )
     floor = service.threshold("retry_ratio", "floor")
     growing = (
         signals.short is not None
@@ -60,7 +73,9 @@ def condition(service: ServicePlan, severity: str, signals: Signals) -> bool:
 
 def alert_value(signals: Signals, service: ServicePlan, severity: str) -> float | None:
     """The alert's value: the level branch's ratio when it holds, else the short ratio."""
-    if signals.ratio is not None and signals.ratio > service.threshold("retry_ratio", severity):
+    if signals.ratio is not None and signals.ratio > service.threshold(
+        "retry_ratio", severity
+    ):
         return signals.ratio
     return signals.short
 
@@ -74,13 +89,22 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
         level = service.threshold("retry_ratio", severity)
         for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
             ratio = level * factor
-            phase = Phase(service.alerts[PATTERN].for_seconds + 600, REQUESTS, REQUESTS * ratio)
-            cases.append(_case(plan, service, severity, side, f"retry ratio {ratio:g}", phase))
+            phase = Phase(
+                service.alerts[PATTERN].for_seconds + 600, REQUESTS, REQUESTS * ratio
+            )
+            cases.append(
+                _case(plan, service, severity, side, f"retry ratio {ratio:g}", phase)
+            )
         growth = service.threshold("retry_growth", severity)
         baseline = service.threshold("retry_ratio", "floor") * 0.9
         for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
             per_minute = growth * factor
-            phase = Phase(_growth_seconds(plan, service), REQUESTS, REQUESTS * baseline, retry_growth=per_minute)
+            phase = Phase(
+                _growth_seconds(plan, service),
+                REQUESTS,
+                REQUESTS * baseline,
+                retry_growth=per_minute,
+            )
             name = f"retry ratio growing {per_minute:g} times a minute"
             cases.append(_case(plan, service, severity, side, name, phase, baseline))
     floor = service.threshold("retry_ratio", "floor")
@@ -116,20 +140,37 @@ def _case(
     """
     timing = service.alerts[PATTERN]
     calm = Phase(600, REQUESTS, REQUESTS * baseline)
-    tail = Phase(plan.spec.windows.rate + timing.keep_firing_for_seconds + 300, REQUESTS, REQUESTS * baseline)
+    tail = Phase(
+        plan.spec.windows.rate + timing.keep_firing_for_seconds + 300,
+        REQUESTS,
+        REQUESTS * baseline,
+    )
     phases = [calm, phase, tail]
     traffic = build_traffic(plan, service, phases)
     signals = modelled(plan, traffic)
     holds = [condition(service, severity, s) for s in signals]
     values = [alert_value(s, service, severity) for s in signals]
-    alerts = alert_checks(plan, service, PATTERN, severity, holds, traffic.timeline, side == "above", values)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        severity,
+        holds,
+        traffic.timeline,
+        side == "above",
+        values,
+    )
     end = calm.seconds + phase.seconds
     checks = []
     last = signals[traffic.timeline.at(end)]
     if last.ratio is not None:
-        checks.append(value_check(plan, service, plan.names.retry_ratio, last.ratio, end))
+        checks.append(
+            value_check(plan, service, plan.names.retry_ratio, last.ratio, end)
+        )
     if last.growth is not None:
-        checks.append(value_check(plan, service, plan.names.retry_growth, last.growth, end))
+        checks.append(
+            value_check(plan, service, plan.names.retry_growth, last.growth, end)
+        )
     name = f"{what}: {severity} {side} its level for {service.name}"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)
 
@@ -137,11 +178,23 @@ def _case(
 def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     traffic = build_traffic(plan, service, [Phase(1200, requests=0.0)])
     end = 1200
-    names = [plan.names.retry_ratio, plan.names.retry_ratio_short, plan.names.retry_growth]
+    names = [
+        plan.names.retry_ratio,
+        plan.names.retry_ratio_short,
+        plan.names.retry_growth,
+    ]
     checks = no_nan_checks(plan, names, end)
     checks += [absent_check(plan, service, name, end) for name in names]
     alerts = []
     for severity in ("warning", "critical"):
-        alerts += alert_checks(plan, service, PATTERN, severity, [False] * traffic.timeline.steps, traffic.timeline, False)
+        alerts += alert_checks(
+            plan,
+            service,
+            PATTERN,
+            severity,
+            [False] * traffic.timeline.steps,
+            traffic.timeline,
+            False,
+        )
     name = f"idle {service.name} records no retry ratio and raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)
