@@ -1,0 +1,389 @@
+"""The `emergence` command line: help, version, schema, generate, validate, check, test."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+
+from generator import __version__
+from generator.cli import main
+
+# The console script that pip installed next to the interpreter running the tests.
+CONSOLE_SCRIPT = Path(sys.executable).with_name("emergence")
+
+
+def _commands() -> list[tuple[str, click.Command]]:
+    return [("emergence", main), *sorted(main.commands.items())]
+
+
+def _command_cases() -> list[pytest.ParameterSet]:
+    return [pytest.param(command, id=name) for name, command in _commands()]
+
+
+def _options() -> list[pytest.ParameterSet]:
+    cases = []
+    for name, command in _commands():
+        context = click.Context(command, info_name=name)
+        for param in command.get_params(context):
+            if isinstance(param, click.Option):
+                cases.append(pytest.param(param, id=f"{name} {param.opts[-1]}"))
+    return cases
+
+
+def _arguments() -> list[pytest.ParameterSet]:
+    cases = []
+    for name, command in _commands():
+        for param in command.params:
+            if isinstance(param, click.Argument):
+                cases.append(
+                    pytest.param(command, param, id=f"{name} {param.name.upper()}")
+                )
+    return cases
+
+
+def _run_console_script(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(CONSOLE_SCRIPT), *map(str, args)],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+
+
+@pytest.fixture
+def path_without_promtool(tmp_path: Path) -> dict[str, str]:
+    """Return an environment whose PATH is a folder containing only a python symlink."""
+    folder = tmp_path / "bin-without-promtool"
+    folder.mkdir()
+    (folder / "python").symlink_to(sys.executable)
+    return {**os.environ, "PATH": str(folder)}
+
+
+@pytest.mark.parametrize("command", _command_cases())
+def test_command_has_help_text(command):
+    assert command.help
+    assert command.help.strip()
+
+
+@pytest.mark.parametrize("option", _options())
+def test_option_has_help_text(option):
+    assert option.help
+    assert option.help.strip()
+
+
+@pytest.mark.parametrize(("command", "argument"), _arguments())
+def test_argument_named_in_help(command, argument):
+    assert argument.name.upper() in command.help
+
+
+@pytest.mark.parametrize("name", sorted(main.commands))
+def test_command_help_exits_zero(cli, name):
+    result = cli.run(name, "--help")
+
+    assert result.exit_code == 0
+    assert f"Usage: emergence {name} " in result.stdout
+    assert "Example:" in result.stdout
+    assert "Exit codes:" in result.stdout
+
+
+def test_version_option_prints_version(cli):
+    result = cli.run("--version")
+
+    assert result.exit_code == 0
+    assert result.stdout == f"emergence, version {__version__}\n"
+
+
+def test_version_matches_package_metadata():
+    assert importlib.metadata.version("emergence-ops") == __version__
+
+
+def test_schema_prints_spec_json_schema(cli):
+    result = cli.run("schema")
+
+    assert result.exit_code == 0
+    schema = json.loads(result.stdout)
+    assert "services" in schema["properties"]
+    assert "apiVersion" in schema["properties"]
+    assert "services" in schema["required"]
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def test_validate_writes_nothing(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n"
+        "  - name: api\n    depends_on: [db]\n  - name: db\n"
+    )
+    before = cli.snapshot(".")
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout == f"{spec}: valid, 2 services\n"
+    assert cli.snapshot(".") == before
+
+
+def test_generate_replaces_output_folder(cli):
+    out = cli.generate_valid()
+    (out / "notes.txt").write_text("written by hand\n")
+
+    cli.generate_valid()
+
+    assert not (out / "notes.txt").exists()
+    assert (out / "shop").is_dir()
+
+
+def test_generate_repeatable_in_process(cli, repo):
+    specs = sorted((repo / "specs").glob("*.yaml"))
+
+    first = cli.run("generate", *specs, "-o", "first")
+    second = cli.run("generate", *specs, "-o", "second")
+
+    assert first.exit_code == 0, first.stderr
+    assert second.exit_code == 0, second.stderr
+    assert cli.snapshot("first")
+    assert cli.snapshot("first") == cli.snapshot("second")
+
+
+def test_generate_independent_of_hash_seed(tmp_path, repo):
+    specs = sorted((repo / "specs").glob("*.yaml"))
+    trees = {}
+    for seed in ("0", "1", "random"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = tmp_path / f"out-{seed}"
+
+        result = _run_console_script(
+            "generate", *specs, "-o", out, cwd=tmp_path, env=env
+        )
+
+        assert result.returncode == 0, result.stderr
+        trees[seed] = {
+            path.relative_to(out).as_posix(): path.read_bytes()
+            for path in sorted(out.rglob("*"))
+            if path.is_file()
+        }
+    assert trees["0"]
+    assert trees["0"] == trees["1"]
+    assert trees["0"] == trees["random"]
+
+
+def test_check_passes_after_generate(cli, promtool):
+    cli.generate_valid()
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout == ""
+    assert "out is up to date" in result.stderr
+
+
+def test_check_fails_after_hand_edit(cli, promtool):
+    out = cli.generate_valid()
+    edited = sorted(out.glob("shop/prometheus/rules/*.rules.yaml"))[0]
+    name = edited.relative_to(out).as_posix()
+    original = edited.read_text()
+    first_line, rest = original.split("\n", 1)
+    edited.write_text("# edited by hand\n" + rest)
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert result.stdout.startswith(f"--- out/{name}\n+++ generated/{name}\n@@ ")
+    assert "\n-# edited by hand\n" in result.stdout
+    assert f"\n+{first_line}\n" in result.stdout
+    assert "out is stale" in result.stderr
+    assert "run `emergence generate valid.yaml -o out`" in result.stderr
+    assert edited.read_text() == "# edited by hand\n" + rest
+
+
+def test_check_fails_after_file_deleted(cli, promtool):
+    out = cli.generate_valid()
+    deleted = sorted(out.glob("shop/prometheus/rules/*.rules.yaml"))[0]
+    name = deleted.relative_to(out).as_posix()
+    deleted.unlink()
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"--- /dev/null\n+++ generated/{name}\n" in result.stdout
+
+
+def test_check_fails_after_file_added(cli, promtool):
+    out = cli.generate_valid()
+    (out / "shop" / "extra.yaml").write_text("groups: []\n")
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert "--- out/shop/extra.yaml\n+++ /dev/null\n" in result.stdout
+
+
+def test_check_rejects_invalid_spec(cli):
+    out = cli.generate_valid()
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: Api\n"
+    )
+
+    result = cli.run("check", spec, "-o", out.name)
+
+    assert result.exit_code == 1
+    assert f"{spec}:4:11: services[0].name: " in result.stderr
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        pytest.param(("check", "valid.yaml", "-o", "out"), id="check"),
+        pytest.param(("test", "out"), id="test"),
+    ],
+)
+def test_missing_promtool_exits_three(cli, path_without_promtool, args):
+    cli.generate_valid()
+
+    result = _run_console_script(*args, cwd=cli.folder, env=path_without_promtool)
+
+    assert result.returncode == 3
+    assert "error: promtool not found on PATH" in result.stderr
+    assert "apt-get install --no-install-recommends prometheus" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert result.stdout == ""
+
+
+def test_generate_without_promtool_warns(cli, path_without_promtool):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: api\n"
+    )
+
+    result = _run_console_script(
+        "generate", spec, "-o", "out", cwd=cli.folder, env=path_without_promtool
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "WARNING: promtool not found, so the rules were not checked" in (
+        result.stderr
+    )
+    assert (cli.folder / "out" / "shop").is_dir()
+
+
+def test_missing_promtool_in_process_exits_three(cli, monkeypatch):
+    cli.generate_valid()
+    monkeypatch.setattr("generator.tools.shutil.which", lambda name: None)
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 3
+    assert "promtool not found on PATH" in result.stderr
+
+
+RULES = """\
+groups:
+  - name: example
+    rules:
+      - record: job:up:sum
+        expr: sum by (job) (up)
+"""
+
+PASSING_TEST = """\
+rule_files: [../rules/example.rules.yaml]
+evaluation_interval: 1m
+tests:
+  - interval: 1m
+    input_series:
+      - series: 'up{job="api", instance="a"}'
+        values: '1 1 1'
+    promql_expr_test:
+      - expr: job:up:sum
+        eval_time: 2m
+        exp_samples:
+          - labels: 'job:up:sum{job="api"}'
+            value: 1
+"""
+
+
+def _write_suite(folder: Path, test_text: str) -> None:
+    prometheus = folder / "example" / "prometheus"
+    (prometheus / "rules").mkdir(parents=True)
+    (prometheus / "tests").mkdir()
+    (prometheus / "rules" / "example.rules.yaml").write_text(RULES)
+    (prometheus / "tests" / "example.test.yaml").write_text(test_text)
+
+
+def test_test_command_passes_suite(cli, promtool):
+    _write_suite(cli.folder / "suite", PASSING_TEST)
+
+    result = cli.run("test", "suite")
+
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+    assert "promtool, version" in result.stderr
+
+
+def test_test_command_fails_suite(cli, promtool):
+    _write_suite(cli.folder / "suite", PASSING_TEST.replace("value: 1", "value: 2"))
+
+    result = cli.run("test", "suite")
+
+    assert result.exit_code == 1
+    assert "promtool test rules failed" in result.stderr
+    assert "FAILED" in result.stderr
+
+
+def test_test_command_without_tests_fails(cli, promtool):
+    (cli.folder / "empty").mkdir()
+
+    result = cli.run("test", "empty")
+
+    assert result.exit_code == 1
+    assert "no promtool test files found" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        pytest.param((), "Usage: emergence [OPTIONS] COMMAND", id="no-command"),
+        pytest.param(("generate",), "Missing argument 'SPECS...'", id="no-specs"),
+        pytest.param(
+            ("generate", "absent.yaml"),
+            "'absent.yaml' does not exist",
+            id="spec-not-found",
+        ),
+        pytest.param(
+            ("validate", "spec.yaml", "--colour"),
+            "No such option '--colour'",
+            id="unknown-option",
+        ),
+        pytest.param(
+            ("frobnicate",), "No such command 'frobnicate'", id="unknown-command"
+        ),
+        pytest.param(
+            ("--log-level", "loud", "schema"),
+            "'loud' is not one of 'debug', 'info', 'warning', 'error'",
+            id="log-level-invalid",
+        ),
+        pytest.param(
+            ("test", "absent"), "'absent' does not exist", id="folder-not-found"
+        ),
+    ],
+)
+def test_usage_error_exits_two(cli, args, message):
+    cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: api\n"
+    )
+
+    result = cli.run(*args)
+
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert result.stdout == ""

@@ -1,0 +1,643 @@
+"""Invalid spec files: each error names file:line:column, the field, the value and a fix.
+
+Every case runs `emergence generate` over an out/ folder that a valid spec produced first,
+and checks that the failed run left every byte of it in place.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+LONG_NAME = "a" * 64
+
+# Each case: the spec text, the expected "LINE:COLUMN", the field path printed after it,
+# and fragments the message must contain (the bad value and what would be valid).
+CASES = [
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    dependson: [db]
+""",
+        "5:5",
+        "services[0].dependson",
+        ["unknown key 'dependson'", "valid keys here: ", "depends_on"],
+        id="unknown-key",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+scrape_interval: 15
+services:
+  - name: api
+""",
+        "3:18",
+        "scrape_interval",
+        ["invalid duration 15", "write it as a string such as 30s or 5m"],
+        id="duration-as-int",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  api: {}
+""",
+        "4:3",
+        "services",
+        ["Input should be a valid list", "got {'api': {}}"],
+        id="services-as-mapping",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services: api
+""",
+        "3:11",
+        "services",
+        ["Input should be a valid list", "got 'api'"],
+        id="services-as-string",
+    ),
+    pytest.param(
+        """\
+apiVersion: v2
+name: shop
+services:
+  - name: api
+""",
+        "1:13",
+        "apiVersion",
+        ["Input should be 'emergence-ops/v1'", "got 'v2'"],
+        id="api-version-unknown",
+    ),
+    pytest.param(
+        """\
+name: shop
+services:
+  - name: api
+""",
+        "1:1",
+        "apiVersion",
+        ["missing required key 'apiVersion'"],
+        id="api-version-missing",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+""",
+        "1:1",
+        "services",
+        ["missing required key 'services'"],
+        id="services-missing",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+  - depends_on: [api]
+""",
+        "5:5",
+        "services[1].name",
+        ["missing required key 'name'"],
+        id="service-name-missing",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+  - name: web
+    depends_on: [apii]
+""",
+        "6:18",
+        "services[1].depends_on[0]",
+        ["unknown service 'apii'", "valid choices: api, web"],
+        id="dependency-unknown",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: a
+    depends_on: [b]
+  - name: b
+    depends_on: [c]
+  - name: c
+    depends_on: [a]
+""",
+        "9:18",
+        "services[2].depends_on[0]",
+        [
+            "dependency cycle a -> b -> c -> a",
+            "add 'a' to path_amplification_excludes of 'c'",
+        ],
+        id="dependency-cycle",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    depends_on: [api]
+""",
+        "5:18",
+        "services[0].depends_on[0]",
+        ["'api' depends on itself"],
+        id="dependency-on-itself",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+  - name: api
+""",
+        "5:11",
+        "services[1].name",
+        ["duplicate service 'api'", "services[0] already uses this name"],
+        id="service-duplicate",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+name: shop2
+services:
+  - name: api
+""",
+        "3:1",
+        "name",
+        ["duplicate key 'name'", "first defined at line 2"],
+        id="yaml-key-duplicate",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: Api
+""",
+        "4:11",
+        "services[0].name",
+        ["'Api' is not a DNS-1123 label", "lowercase letters, digits and '-'"],
+        id="service-name-uppercase",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: my_api
+""",
+        "4:11",
+        "services[0].name",
+        ["'my_api' is not a DNS-1123 label", "lowercase letters, digits and '-'"],
+        id="service-name-underscore",
+    ),
+    pytest.param(
+        f"""\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: {LONG_NAME}
+""",
+        "4:11",
+        "services[0].name",
+        [f"'{LONG_NAME}' is not a DNS-1123 label", "at most 63"],
+        id="service-name-64-chars",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+defaults:
+  thresholds:
+    retry_ratio:
+      warning: 1.5
+services:
+  - name: api
+""",
+        "6:16",
+        "defaults.thresholds.retry_ratio.warning",
+        ["1.5 is out of range", "use a fraction above 0 and at most 1"],
+        id="defaults-fraction-above-one",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    thresholds:
+      retry_ratio:
+        warning: 1.5
+""",
+        "7:18",
+        "services[0].thresholds.retry_ratio.warning",
+        ["1.5 is out of range", "use a fraction above 0 and at most 1"],
+        id="service-fraction-above-one",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+defaults:
+  thresholds:
+    latency_ratio:
+      warning: -2
+services:
+  - name: api
+""",
+        "6:16",
+        "defaults.thresholds.latency_ratio.warning",
+        ["-2 is out of range", "use a multiplier of at least 1"],
+        id="defaults-multiplier-negative",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    thresholds:
+      latency_ratio: {warning: -2}
+""",
+        "6:32",
+        "services[0].thresholds.latency_ratio.warning",
+        ["-2 is out of range", "use a multiplier of at least 1"],
+        id="service-multiplier-negative",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+defaults:
+  thresholds:
+    latency_ratio:
+      warning: 20
+      critical: 10
+services:
+  - name: api
+""",
+        "6:16",
+        "defaults.thresholds.latency_ratio.warning",
+        [
+            "latency_ratio.warning 20 is above latency_ratio.critical 10",
+            "lower warning or raise critical",
+        ],
+        id="defaults-warning-above-critical",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    thresholds:
+      latency_ratio:
+        warning: 20
+        critical: 10
+""",
+        "7:18",
+        "services[0].thresholds.latency_ratio.warning",
+        [
+            "latency_ratio.warning 20 is above latency_ratio.critical 10",
+            "lower warning or raise critical",
+        ],
+        id="service-warning-above-critical",
+    ),
+    # The service sets only warning; critical 10 is the built-in default it inherits.
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    thresholds:
+      latency_ratio:
+        warning: 12
+""",
+        "7:18",
+        "services[0].thresholds.latency_ratio.warning",
+        ["latency_ratio.warning 12 is above latency_ratio.critical 10"],
+        id="service-warning-above-inherited-critical",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+scrape_interval: 30s
+windows:
+  short: 45s
+services:
+  - name: api
+""",
+        "5:10",
+        "windows.short",
+        [
+            "window 45s is shorter than twice the scrape interval 30s",
+            "use at least 2m",
+        ],
+        id="window-below-two-scrapes",
+    ),
+    # The default windows.short (1m) is not in the file, so the error points at the
+    # scrape interval that made it too short.
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+scrape_interval: 10m
+services:
+  - name: api
+""",
+        "3:18",
+        "windows.short",
+        ["window 1m is shorter than twice the scrape interval 10m"],
+        id="default-window-below-two-scrapes",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    depends_on: [db
+""",
+        "6:1",
+        "(top level)",
+        [
+            "invalid YAML: did not find expected ',' or ']'",
+            "flow sequence that starts at line 5, column 17",
+        ],
+        id="yaml-bracket-unclosed",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+   team: web
+""",
+        "5:4",
+        "(top level)",
+        ["invalid YAML: did not find expected '-' indicator"],
+        id="yaml-indent-invalid",
+    ),
+    pytest.param(
+        "",
+        "1:1",
+        "(top level)",
+        ["the file is empty", "hint: start from specs/minimal.yaml"],
+        id="file-empty",
+    ),
+    pytest.param(
+        "# services: none yet\n",
+        "1:1",
+        "(top level)",
+        ["the file is empty", "hint: start from specs/minimal.yaml"],
+        id="file-only-comment",
+    ),
+    pytest.param(
+        """\
+- name: api
+""",
+        "1:1",
+        "(top level)",
+        ["the spec must be a mapping of keys to values"],
+        id="file-top-level-list",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    signals:
+      requests: http_requests_total{job="api"
+""",
+        "6:17",
+        "services[0].signals.requests",
+        ["invalid PromQL selector 'http_requests_total{job=\"api\"'"],
+        id="signal-selector-unclosed",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    signals:
+      requests: rate(http_requests_total[5m])
+""",
+        "6:17",
+        "services[0].signals.requests",
+        [
+            "'rate(http_requests_total[5m])' is not a plain vector selector",
+            'such as http_requests_total{job="api"}',
+        ],
+        id="signal-selector-function",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "location", "field", "fragments"), CASES)
+def test_invalid_spec_reported_out_kept(cli, text, location, field, fragments):
+    out = cli.generate_valid()
+    spec = cli.write_spec(text)
+    files_before = cli.snapshot(out)
+    entries_before = sorted(path.name for path in cli.folder.iterdir())
+
+    result = cli.run("generate", spec, "-o", out.name)
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"{spec}:{location}: " in result.stderr
+    assert f"{spec}:{location}: {field}: " in result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+    assert "nothing written" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert cli.snapshot(out) == files_before
+    assert sorted(path.name for path in cli.folder.iterdir()) == entries_before
+
+
+def test_invalid_spec_validate_matches_generate(cli):
+    spec = cli.write_spec(CASES[0].values[0])
+
+    generated = cli.run("generate", spec, "-o", "out")
+    validated = cli.run("validate", spec)
+
+    assert validated.exit_code == 1
+    assert validated.stderr == generated.stderr
+
+
+def test_service_name_63_chars_valid(cli):
+    name = "a" * 63
+    spec = cli.write_spec(
+        f"apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: {name}\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 0, result.stderr
+
+
+def test_model_errors_reported_together(cli):
+    out = cli.generate_valid()
+    files_before = cli.snapshot(out)
+    spec = cli.write_spec(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+scrape_interval: 15
+services:
+  - name: Api
+    dependson: [db]
+  - depends_on: []
+"""
+    )
+
+    result = cli.run("generate", spec, "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"4 invalid values in {spec}, nothing written" in result.stderr
+    assert f"{spec}:3:18: scrape_interval: " in result.stderr
+    assert f"{spec}:5:11: services[0].name: " in result.stderr
+    assert f"{spec}:6:5: services[0].dependson: " in result.stderr
+    assert f"{spec}:7:5: services[1].name: " in result.stderr
+    assert cli.snapshot(out) == files_before
+
+
+def test_cross_field_errors_reported_together(cli):
+    out = cli.generate_valid()
+    files_before = cli.snapshot(out)
+    spec = cli.write_spec(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    depends_on: [db, cache]
+    thresholds:
+      retry_ratio: {warning: 0.5, critical: 0.2}
+  - name: api
+"""
+    )
+
+    result = cli.run("generate", spec, "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"4 invalid values in {spec}, nothing written" in result.stderr
+    assert f"{spec}:5:18: services[0].depends_on[0]: " in result.stderr
+    assert f"{spec}:5:22: services[0].depends_on[1]: " in result.stderr
+    assert f"{spec}:7:30: services[0].thresholds.retry_ratio.warning: " in result.stderr
+    assert f"{spec}:8:11: services[1].name: " in result.stderr
+    assert cli.snapshot(out) == files_before
+
+
+def test_errors_sorted_by_line(cli):
+    spec = cli.write_spec(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: web
+    depends_on: [zzz]
+  - name: api
+    depends_on: [aaa]
+"""
+    )
+
+    result = cli.run("validate", spec)
+
+    first = result.stderr.index(f"{spec}:5:18: ")
+    second = result.stderr.index(f"{spec}:7:18: ")
+    assert first < second
+
+
+def test_errors_in_two_files_reported(cli):
+    out = cli.generate_valid()
+    files_before = cli.snapshot(out)
+    first = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: one\nservices:\n  - name: One\n",
+        name="one.yaml",
+    )
+    second = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: two\nservices:\n  - name: api\n"
+        "    depends_on: [db]\n",
+        name="two.yaml",
+    )
+
+    result = cli.run("generate", first, second, "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"2 invalid values in {first}, {second}, nothing written" in result.stderr
+    assert f"{first}:4:11: services[0].name: " in result.stderr
+    assert f"{second}:5:18: services[0].depends_on[0]: " in result.stderr
+    assert cli.snapshot(out) == files_before
+
+
+def test_valid_and_invalid_file_write_nothing(cli):
+    out = cli.generate_valid()
+    files_before = cli.snapshot(out)
+    good = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: good\nservices:\n  - name: api\n",
+        name="good.yaml",
+    )
+    bad = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: bad\nservices: []\n", name="bad.yaml"
+    )
+
+    result = cli.run("generate", good, bad, "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"{bad}:3:11: services: " in result.stderr
+    assert str(good) + ":" not in result.stderr
+    assert cli.snapshot(out) == files_before
+
+
+def test_spec_name_reused_across_files(cli):
+    text = "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: api\n"
+    first = cli.write_spec(text, name="first.yaml")
+    second = cli.write_spec(text, name="second.yaml")
+
+    result = cli.run("validate", first, second)
+
+    assert result.exit_code == 1
+    assert f"{second}:2:7: name: spec name 'shop' is also used by {first}" in (
+        result.stderr
+    )
+    assert "hint: each spec writes out/<name>/" in result.stderr
+
+
+def test_file_not_utf8_reported(cli):
+    spec = cli.folder / "latin1.yaml"
+    spec.write_bytes(b"apiVersion: emergence-ops/v1\nname: caf\xe9\n")
+
+    result = cli.run("validate", spec.name)
+
+    assert result.exit_code == 1
+    assert f"{spec.name}:1:1: (top level): cannot read the file" in result.stderr
+
+
+def test_excerpt_marks_error_column(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: Api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert "     4 |   - name: Api\n" in result.stderr
+    assert "       |           ^\n" in result.stderr
