@@ -13,7 +13,7 @@ from generator.plan import ServicePlan, SystemPlan, plan_system
 from generator.promql import number
 from generator.rendering import render, service_context, system_context
 from generator.spec.loader import LoadedSpec
-from generator.spec.models import Signal
+from generator.spec.models import PatternId, Signal
 
 log = logging.getLogger(__name__)
 
@@ -191,9 +191,7 @@ def _recordings(
 def _alerts(
     plan: SystemPlan, pattern: Pattern, service: ServicePlan, base: dict[str, Any]
 ) -> list[Rule]:
-    if pattern.id.value == "synchronisation" and not any(
-        service.name in pair for pair in plan.pairs
-    ):
+    if pattern.id is PatternId.SYNCHRONISATION and service.name not in plan.paired:
         return []
     timing = service.alerts[pattern.id]
     rules = []

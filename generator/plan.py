@@ -70,13 +70,21 @@ class SystemPlan:
     entry_services: tuple[str, ...]
     pairs: tuple[tuple[str, str], ...]
     warnings: list[str] = field(default_factory=list)
+    by_name: dict[str, ServicePlan] = field(init=False, repr=False)
+    paired: frozenset[str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "by_name", {s.name: s for s in self.services})
+        object.__setattr__(
+            self, "paired", frozenset(n for pair in self.pairs for n in pair)
+        )
 
     @property
     def name(self) -> str:
         return self.spec.name
 
     def service(self, name: str) -> ServicePlan:
-        return next(service for service in self.services if service.name == name)
+        return self.by_name[name]
 
 
 def plan_system(loaded: LoadedSpec) -> SystemPlan:

@@ -6,7 +6,6 @@ Prometheus as broken PromQL.
 
 from __future__ import annotations
 
-import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -33,15 +32,14 @@ def rules_dir() -> Path:
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.FileSystemLoader(rules_dir()),
+        # Templates do not change during a run, so skip the modification check per call.
+        auto_reload=False,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=False,
         autoescape=False,
     )
-
-
-_BLANK_LINES = re.compile(r"\n\s*\n")
 
 
 def render(template: str, context: dict[str, Any]) -> str:

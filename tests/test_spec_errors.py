@@ -641,3 +641,25 @@ def test_excerpt_marks_error_column(cli):
 
     assert "     4 |   - name: Api\n" in result.stderr
     assert "       |           ^\n" in result.stderr
+
+
+def test_model_and_reference_errors_reported_together(cli):
+    spec = cli.write_spec(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    depends_on: [db]
+    colour: red
+  - name: db
+    depends_on: [api]
+"""
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 1
+    assert f"2 invalid values in {spec}, nothing written" in result.stderr
+    assert f"{spec}:6:5: services[0].colour: unknown key 'colour'" in result.stderr
+    assert "dependency cycle" in result.stderr

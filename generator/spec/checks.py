@@ -6,11 +6,12 @@ them in the file like the model's own errors.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from generator.durations import format_duration
 from generator.graph import find_cycle
-from generator.spec.models import Spec
+from generator.spec.models import Defaults, Spec
 from generator.spec.thresholds import LEVEL_ORDER, default_thresholds
 from generator.spec.yaml_nodes import Path_
 
@@ -25,22 +26,107 @@ class Finding:
     """Where to point instead when `path` is a default that the file does not contain."""
 
 
+@dataclass
+class _ServiceRefs:
+    name: str | None
+    depends_on: list[str]
+    path_amplification_excludes: list[str]
+    team: str | None
+
+
+@dataclass
+class _Sync:
+    entry_services: list[str]
+    groups: dict[str, list[str]]
+
+
+@dataclass
+class _Defaults:
+    team: str
+
+
+@dataclass
+class ReferenceView:
+    """The names and references of a spec, read leniently from the raw YAML data, so the
+    reference checks run even when other values of the file are invalid."""
+
+    services: list[_ServiceRefs] = field(default_factory=list)
+    teams: list[str] | None = None
+    defaults: _Defaults = field(default_factory=lambda: _Defaults(DEFAULT_TEAM))
+    synchronisation: _Sync = field(default_factory=lambda: _Sync([], {}))
+
+
+DEFAULT_TEAM = Defaults.model_fields["team"].default
+
+
+def reference_view(data: Any) -> ReferenceView:
+    """Read service names, dependencies, teams and synchronisation references from raw
+    data, skipping anything of the wrong type (the model reports those)."""
+    view = ReferenceView()
+    if not isinstance(data, dict):
+        return view
+    for item in _list(data.get("services")):
+        item = item if isinstance(item, dict) else {}
+        view.services.append(
+            _ServiceRefs(
+                name=_text(item.get("name")),
+                depends_on=_texts(item.get("depends_on")),
+                path_amplification_excludes=_texts(
+                    item.get("path_amplification_excludes")
+                ),
+                team=_text(item.get("team")),
+            )
+        )
+    teams = data.get("teams")
+    view.teams = _texts(teams) if isinstance(teams, list) else None
+    defaults = data.get("defaults")
+    if isinstance(defaults, dict) and _text(defaults.get("team")):
+        view.defaults = _Defaults(_text(defaults.get("team")) or DEFAULT_TEAM)
+    sync = data.get("synchronisation")
+    if isinstance(sync, dict):
+        groups = sync.get("groups")
+        view.synchronisation = _Sync(
+            _texts(sync.get("entry_services")),
+            {str(k): _texts(v) for k, v in groups.items()}
+            if isinstance(groups, dict)
+            else {},
+        )
+    return view
+
+
+def _list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else []
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _texts(value: Any) -> list[str]:
+    # Positions must stay those of the file, so wrong-typed items become "" and are skipped.
+    return [item if isinstance(item, str) else "" for item in _list(value)]
+
+
+def check_references(view: ReferenceView) -> list[Finding]:
+    """Return errors in service names and references: duplicates, unknown names, cycles."""
+    return _check_service_names(view) + _check_references(view) + _check_cycles(view)
+
+
 def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
-    """Return (errors, warnings) for the rules no single field can check."""
+    """Return (errors, warnings) for the level order and the windows of a valid spec."""
     errors: list[Finding] = []
     warnings: list[Finding] = []
-    errors += _check_service_names(spec)
-    errors += _check_references(spec)
-    errors += _check_cycles(spec)
     errors += _check_threshold_order(spec)
     window_errors, window_warnings = _check_windows(spec)
     return errors + window_errors, warnings + window_warnings
 
 
-def _check_service_names(spec: Spec) -> list[Finding]:
+def _check_service_names(spec: ReferenceView) -> list[Finding]:
     seen: dict[str, int] = {}
     findings = []
     for index, service in enumerate(spec.services):
+        if not service.name:
+            continue
         if service.name in seen:
             findings.append(
                 Finding(
@@ -53,13 +139,15 @@ def _check_service_names(spec: Spec) -> list[Finding]:
     return findings
 
 
-def _check_references(spec: Spec) -> list[Finding]:
-    names = {service.name for service in spec.services}
+def _check_references(spec: ReferenceView) -> list[Finding]:
+    names = {service.name for service in spec.services if service.name}
     choices = _choices(sorted(names))
     findings = []
     for index, service in enumerate(spec.services):
         for position, dependency in enumerate(service.depends_on):
             where = ("services", index, "depends_on", position)
+            if not dependency or not service.name:
+                continue
             if dependency not in names:
                 findings.append(
                     Finding(where, f"unknown service {dependency!r}", choices)
@@ -67,7 +155,7 @@ def _check_references(spec: Spec) -> list[Finding]:
             elif dependency == service.name:
                 findings.append(Finding(where, f"{service.name!r} depends on itself"))
         for position, excluded in enumerate(service.path_amplification_excludes):
-            if excluded not in service.depends_on:
+            if excluded and excluded not in service.depends_on:
                 findings.append(
                     Finding(
                         ("services", index, "path_amplification_excludes", position),
@@ -98,7 +186,7 @@ def _check_references(spec: Spec) -> list[Finding]:
         )
     sync = spec.synchronisation
     for position, entry in enumerate(sync.entry_services or []):
-        if entry not in names:
+        if entry and entry not in names:
             findings.append(
                 Finding(
                     ("synchronisation", "entry_services", position),
@@ -108,7 +196,7 @@ def _check_references(spec: Spec) -> list[Finding]:
             )
     for group, members in sync.groups.items():
         for position, member in enumerate(members):
-            if member not in names:
+            if member and member not in names:
                 findings.append(
                     Finding(
                         ("synchronisation", "groups", group, position),
@@ -119,15 +207,18 @@ def _check_references(spec: Spec) -> list[Finding]:
     return findings
 
 
-def _check_cycles(spec: Spec) -> list[Finding]:
-    edges = {
-        service.name: [
-            dependency
-            for dependency in service.depends_on
-            if dependency not in service.path_amplification_excludes
-        ]
-        for service in spec.services
-    }
+def _check_cycles(spec: ReferenceView) -> list[Finding]:
+    names = {service.name for service in spec.services if service.name}
+    edges: dict[str, list[str]] = {}
+    for service in spec.services:
+        if service.name and service.name not in edges:
+            edges[service.name] = [
+                dependency
+                for dependency in service.depends_on
+                if dependency in names
+                and dependency != service.name
+                and dependency not in service.path_amplification_excludes
+            ]
     cycle = find_cycle(edges)
     if cycle is None:
         return []

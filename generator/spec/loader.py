@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from generator.errors import SpecError, SpecErrors
-from generator.spec.checks import Finding, check_spec
+from generator.spec.checks import Finding, check_references, check_spec, reference_view
 from generator.spec.models import Spec
 from generator.spec.yaml_nodes import Document, Path_, Position, parse_document
 
@@ -96,13 +96,13 @@ def load_spec(path: Path) -> LoadedSpec:
         errors += [
             _from_pydantic(path, lines, document, error) for error in exc.errors()
         ]
+        errors += _reference_errors(path, lines, document)
         raise SpecErrors(errors) from exc
+    errors += _reference_errors(path, lines, document)
+    findings, warnings = check_spec(spec)
+    errors += [_from_finding(path, lines, document, f) for f in findings]
     if errors:
         raise SpecErrors(errors)
-
-    findings, warnings = check_spec(spec)
-    if findings:
-        raise SpecErrors([_from_finding(path, lines, document, f) for f in findings])
     messages = tuple(str(_from_finding(path, lines, document, w)) for w in warnings)
     for message in messages:
         log.warning("%s", message)
@@ -112,6 +112,13 @@ def load_spec(path: Path) -> LoadedSpec:
         warnings=messages,
         name_position=document.position(("name",)),
     )
+
+
+def _reference_errors(
+    path: Path, lines: list[str], document: Document
+) -> list[SpecError]:
+    findings = check_references(reference_view(document.data))
+    return [_from_finding(path, lines, document, finding) for finding in findings]
 
 
 def _check_unique_names(loaded: list[LoadedSpec]) -> list[SpecError]:
