@@ -26,8 +26,11 @@ THRESHOLD = "service:emergence_threshold:constant"
 class Names:
     """Recorded series names for one spec's windows."""
 
-    def __init__(self, short: int, rate: int, trend: int, correlation: int) -> None:
+    def __init__(
+        self, short: int, rate: int, trend: int, correlation: int, baseline: int = 3600
+    ) -> None:
         s, r, t, c = (format_duration(w) for w in (short, rate, trend, correlation))
+        b = format_duration(baseline)
         self.requests = f"service:requests:rate{r}"
         self.latency_bucket = f"service:latency_bucket:rate{r}"
         self.latency_p50 = f"service:latency_p50:rate{r}"
@@ -51,6 +54,22 @@ class Names:
         self.pair_correlation = f"pair:requests:correlation_delta_rate{s}_{c}"
         self.pair_partial = f"pair:requests:partial_correlation_delta_rate{s}_{c}"
         self.max_partial = f"service:requests:max_partial_correlation_delta_rate{s}_{c}"
+        self.latency_ratio_slope = f"service:latency_p99_p50:deriv{t}"
+        self.errors = f"service:errors:rate{r}"
+        self.error_ratio = f"service:error_ratio:rate{r}"
+        self.error_ratio_slope = f"service:error_ratio:deriv{t}"
+        self.gc_time = f"service:gc_time:max_ratio_rate{r}"
+        self.cache_misses = f"service:cache_misses:rate{r}"
+        self.cache_miss_baseline = f"service:cache_misses:rate{b}_offset{r}"
+        self.cache_miss_spike = f"service:cache_miss_spike:ratio_rate{r}"
+        self.cache_hit_ratio = f"service:cache_hit_ratio:rate{r}"
+        self.db_connections = "service:db_connections:sum"
+        self.db_connection_ratio = "service:db_connections:ratio"
+        self.likelihood = "service:pattern_likelihood:percent"
+        self.risk = "service:emergence_risk:score"
+        self.health = "service:emergence_health:enum"
+        self.system_risk = "system:emergence_risk:score"
+        self.system_health = "system:emergence_health:enum"
 
 
 def alert_name(pattern: str, severity: str) -> str:

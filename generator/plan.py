@@ -114,7 +114,7 @@ def plan_system(loaded: LoadedSpec) -> SystemPlan:
             if signal in service.signals:
                 selectors[signal] = parse_selector(service.signals[signal])
                 continue
-            selector = profile_selector(profile, signal, service.name, service.match)
+            selector = profile_selector(profile, signal, service)
             if selector is not None:
                 selectors[signal] = selector
         alerts = {}
@@ -174,6 +174,7 @@ def plan_system(loaded: LoadedSpec) -> SystemPlan:
         spec.windows.rate,
         spec.windows.trend,
         spec.windows.correlation,
+        spec.windows.baseline,
     )
     return SystemPlan(
         path=loaded.path,

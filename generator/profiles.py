@@ -11,7 +11,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from generator.promql import Matcher, Selector
-from generator.spec.models import Profile, Signal
+from generator.spec.models import (
+    CacheExporter,
+    PoolExporter,
+    Profile,
+    Protocol,
+    Runtime,
+    Service,
+    Signal,
+)
 
 # Deployment pods are named <deployment>-<replicaset hash>-<pod suffix>, StatefulSet pods
 # <statefulset>-<ordinal>. Matching only these shapes keeps "cart" from also matching the
@@ -38,11 +46,21 @@ def _pods(name: str, match: Mapping[str, str]) -> tuple[Matcher, ...]:
     return tuple(matchers)
 
 
-def _istio(signal: Signal, name: str, match: Mapping[str, str]) -> Selector | None:
+def _istio(signal: Signal, service: Service) -> Selector | None:
+    name, match = service.name, service.match
     reporter = (Matcher("reporter", "=", "destination"),)
     if signal is Signal.REQUESTS:
         # The destination reporter counts every attempt that reaches the service, retries included.
         return Selector("istio_requests_total", reporter).with_matchers(
+            _istio_match(name, match)
+        )
+    if signal is Signal.ERRORS:
+        # gRPC failures travel with HTTP status 200 and a non-zero gRPC status.
+        if service.protocol is Protocol.GRPC:
+            failed = Matcher("grpc_response_status", "=~", "[1-9][0-9]*")
+        else:
+            failed = Matcher("response_code", "=~", "5..")
+        return Selector("istio_requests_total", (*reporter, failed)).with_matchers(
             _istio_match(name, match)
         )
     if signal is Signal.LATENCY:
@@ -72,18 +90,85 @@ def _istio(signal: Signal, name: str, match: Mapping[str, str]) -> Selector | No
     return None
 
 
-def _custom(signal: Signal, name: str, match: Mapping[str, str]) -> Selector | None:
+def _custom(signal: Signal, service: Service) -> Selector | None:
     return None
 
 
-PROFILES: dict[Profile, Callable[[Signal, str, Mapping[str, str]], Selector | None]] = {
+PROFILES: dict[Profile, Callable[[Signal, Service], Selector | None]] = {
     Profile.ISTIO: _istio,
     Profile.CUSTOM: _custom,
 }
 
+# Seconds spent in garbage collection, as a counter, per runtime. Go's client reports only
+# stop-the-world pauses, which understates the collector's CPU cost; Python's client and
+# prometheus-net report collections without their time.
+GC_METRICS: dict[Runtime, str] = {
+    Runtime.GO: "go_gc_duration_seconds_sum",
+    Runtime.JVM_MICROMETER: "jvm_gc_pause_seconds_sum",
+    Runtime.JVM_PROMETHEUS: "jvm_gc_collection_seconds_sum",
+    Runtime.DOTNET: "dotnet_gc_pause_time_seconds_total",
+    Runtime.NODEJS: "nodejs_gc_duration_seconds_sum",
+}
+
+CACHE_METRICS: dict[CacheExporter, tuple[Selector, Selector]] = {
+    CacheExporter.REDIS: (
+        Selector("redis_keyspace_hits_total"),
+        Selector("redis_keyspace_misses_total"),
+    ),
+    CacheExporter.MEMCACHED: (
+        Selector(
+            "memcached_commands_total",
+            (Matcher("command", "=", "get"), Matcher("status", "=", "hit")),
+        ),
+        Selector(
+            "memcached_commands_total",
+            (Matcher("command", "=", "get"), Matcher("status", "=", "miss")),
+        ),
+    ),
+}
+
+# (open connections, maximum connections) per source. HikariCP names its gauges differently
+# in its Micrometer tracker and in its own Prometheus collector.
+POOL_METRICS: dict[PoolExporter, tuple[Selector, Selector]] = {
+    PoolExporter.POSTGRES: (
+        Selector("pg_stat_activity_count"),
+        Selector("pg_settings_max_connections"),
+    ),
+    PoolExporter.HIKARICP_MICROMETER: (
+        Selector("hikaricp_connections"),
+        Selector("hikaricp_connections_max"),
+    ),
+    PoolExporter.HIKARICP_PROMETHEUS: (
+        Selector("hikaricp_connections"),
+        Selector("hikaricp_max_connections"),
+    ),
+    PoolExporter.OTEL: (
+        Selector("db_client_connection_count"),
+        Selector("db_client_connection_max"),
+    ),
+}
+
+
+def _shared(signal: Signal, service: Service) -> Selector | None:
+    """Signals every profile takes from the service's runtime, cache and database."""
+    if signal is Signal.GC_TIME and service.runtime in GC_METRICS:
+        return Selector(GC_METRICS[service.runtime], _pods(service.name, service.match))
+    if signal in (Signal.CACHE_HITS, Signal.CACHE_MISSES) and service.cache is not None:
+        hits, misses = CACHE_METRICS[service.cache.exporter]
+        chosen = hits if signal is Signal.CACHE_HITS else misses
+        return chosen.with_matchers(service.cache.match)
+    if (
+        signal in (Signal.DB_CONNECTIONS, Signal.DB_CONNECTIONS_MAX)
+        and service.database is not None
+    ):
+        count, maximum = POOL_METRICS[service.database.exporter]
+        chosen = count if signal is Signal.DB_CONNECTIONS else maximum
+        return chosen.with_matchers(service.database.match)
+    return None
+
 
 def profile_selector(
-    profile: Profile, signal: Signal, name: str, match: Mapping[str, str]
+    profile: Profile, signal: Signal, service: Service
 ) -> Selector | None:
-    """Return the profile's selector for a signal of one service, or None when it has none."""
-    return PROFILES[profile](signal, name, match)
+    """Return the selector of a signal for one service, or None when nothing provides it."""
+    return _shared(signal, service) or PROFILES[profile](signal, service)

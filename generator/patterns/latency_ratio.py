@@ -17,6 +17,7 @@ PATTERN = Pattern(
         Recording("latency_p50", "latency_ratio/p50.promql.j2"),
         Recording("latency_p99", "latency_ratio/p99.promql.j2"),
         Recording("latency_ratio", "latency_ratio/ratio.promql.j2"),
+        Recording("latency_ratio_slope", "latency_ratio/slope.promql.j2"),
     ),
     alerts=(
         Alert(

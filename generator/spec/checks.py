@@ -275,7 +275,15 @@ def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
             errors.append(Finding(path, "the interval must be longer than 0s"))
     if scrape <= 0:
         return errors, warnings
-    for name in ("short", "rate", "trend", "correlation"):
+    for name in (
+        "short",
+        "rate",
+        "trend",
+        "correlation",
+        "baseline",
+        "calm",
+        "lookback",
+    ):
         seconds = getattr(spec.windows, name)
         text, scrape_text = format_duration(seconds), format_duration(scrape)
         if seconds < 2 * scrape:

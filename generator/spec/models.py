@@ -107,6 +107,12 @@ class Signal(StrEnum):
     RETRIES = "retries"
     CPU_USAGE = "cpu_usage"
     CPU_LIMIT = "cpu_limit"
+    ERRORS = "errors"
+    GC_TIME = "gc_time"
+    CACHE_HITS = "cache_hits"
+    CACHE_MISSES = "cache_misses"
+    DB_CONNECTIONS = "db_connections"
+    DB_CONNECTIONS_MAX = "db_connections_max"
 
 
 class PatternId(StrEnum):
@@ -117,6 +123,11 @@ class PatternId(StrEnum):
     RETRY_STORM = "retry_storm"
     RETRY_AMPLIFICATION = "retry_amplification"
     SYNCHRONISATION = "synchronisation"
+    DEATH_SPIRAL = "death_spiral"
+    THUNDERING_HERD = "thundering_herd"
+    METASTABLE = "metastable"
+    CASCADE = "cascade"
+    SIGNAL_MISSING = "signal_missing"
 
 
 ALERT_FOR_DEFAULTS: dict[PatternId, int] = {
@@ -125,6 +136,12 @@ ALERT_FOR_DEFAULTS: dict[PatternId, int] = {
     PatternId.RETRY_STORM: 120,
     PatternId.RETRY_AMPLIFICATION: 300,
     PatternId.SYNCHRONISATION: 300,
+    PatternId.DEATH_SPIRAL: 120,
+    PatternId.THUNDERING_HERD: 300,
+    PatternId.METASTABLE: 600,
+    PatternId.CASCADE: 300,
+    # absent_over_time already waits one rate window before it reports a gap.
+    PatternId.SIGNAL_MISSING: 0,
 }
 KEEP_FIRING_FOR_DEFAULT = 300
 
@@ -139,6 +156,18 @@ class Windows(StrictModel):
     trend: Duration = Field(900, description="slope of the load ratio; default 15m")
     correlation: Duration = Field(
         1800, description="synchronisation correlation; default 30m"
+    )
+    baseline: Duration = Field(
+        3600,
+        description="cache miss baseline, ending where the rate window starts; default 1h",
+    )
+    calm: Duration = Field(
+        600,
+        description="metastable: time the load must stay below its warning; default 10m",
+    )
+    lookback: Duration = Field(
+        1800,
+        description="metastable: how far back the critical load may lie; default 30m",
     )
 
 
@@ -214,6 +243,48 @@ class Capacity(StrictModel):
     )
 
 
+class Protocol(StrEnum):
+    """How a service's requests fail, which picks the error label of the Istio profile."""
+
+    HTTP = "http"
+    GRPC = "grpc"
+
+
+class CacheExporter(StrEnum):
+    REDIS = "redis"
+    MEMCACHED = "memcached"
+
+
+class PoolExporter(StrEnum):
+    """Where the database connection counts come from."""
+
+    POSTGRES = "postgres"
+    HIKARICP_MICROMETER = "hikaricp-micrometer"
+    HIKARICP_PROMETHEUS = "hikaricp-prometheus"
+    OTEL = "otel"
+
+
+class Cache(StrictModel):
+    """The cache this service reads through, and how its exporter labels it."""
+
+    exporter: CacheExporter
+    match: dict[LabelName, str] = Field(
+        default_factory=dict, description="label matchers of the exporter's series"
+    )
+
+
+class Database(StrictModel):
+    """The database behind the cache, seen through its exporter or the service's pool."""
+
+    exporter: PoolExporter
+    match: dict[LabelName, str] = Field(
+        default_factory=dict, description="label matchers of the connection series"
+    )
+    max_connections: int | None = Field(
+        None, ge=1, description="maximum connections, where no series reports it"
+    )
+
+
 class Defaults(StrictModel):
     """Settings every service takes unless it sets its own."""
 
@@ -260,6 +331,9 @@ class Service(StrictModel):
         description="dependencies whose edge is left out of path amplification (breaks a cycle)",
     )
     capacity: Capacity | None = None
+    protocol: Protocol = Protocol.HTTP
+    cache: Cache | None = None
+    database: Database | None = None
     runtime: Runtime | None = None
     profile: Profile | None = None
     signals: dict[Signal, SelectorText] = Field(

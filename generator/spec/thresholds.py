@@ -32,84 +32,58 @@ class Threshold:
     meaning: str
 
 
-THRESHOLDS: tuple[Threshold, ...] = (
-    Threshold(
-        "load",
-        "warning",
-        0.60,
-        Kind.FRACTION,
-        "load ratio that raises the phase warning",
-    ),
-    Threshold(
-        "load",
-        "critical",
-        0.65,
-        Kind.FRACTION,
-        "load ratio of the critical phase state",
-    ),
-    Threshold(
-        "load", "transition", 0.70, Kind.FRACTION, "load ratio where the phase changes"
-    ),
-    Threshold(
-        "latency_ratio", "warning", 5.0, Kind.MULTIPLIER, "p99/p50 latency warning"
-    ),
-    Threshold(
-        "latency_ratio", "critical", 10.0, Kind.MULTIPLIER, "p99/p50 latency critical"
-    ),
-    Threshold(
-        "retry_ratio", "warning", 0.05, Kind.FRACTION, "retries per request, warning"
-    ),
-    Threshold(
-        "retry_ratio", "critical", 0.10, Kind.FRACTION, "retries per request, critical"
-    ),
-    Threshold(
-        "retry_ratio",
-        "floor",
-        0.01,
-        Kind.FRACTION,
-        "retry ratio below which growth is ignored",
-    ),
-    Threshold(
-        "retry_growth",
-        "warning",
-        1.5,
-        Kind.MULTIPLIER,
-        "retry ratio now / one short window earlier",
-    ),
-    Threshold(
-        "retry_growth", "critical", 2.0, Kind.MULTIPLIER, "retry growth, critical"
-    ),
-    Threshold(
-        "retry_amplification",
-        "critical",
-        4.0,
-        Kind.MULTIPLIER,
-        "attempts per logical call along a path",
-    ),
-    Threshold(
-        "synchronisation",
-        "warning",
-        0.70,
-        Kind.CORRELATION,
-        "partial correlation of a pair, warning",
-    ),
-    Threshold(
-        "synchronisation",
-        "critical",
-        0.90,
-        Kind.CORRELATION,
-        "partial correlation of a pair, critical",
-    ),
-    Threshold(
-        "min_request_rate",
-        "gate",
-        1.0,
-        Kind.RATE,
-        "requests per second below which ratio alerts stay silent",
-    ),
+F, C, M, R, N, S = (
+    Kind.FRACTION,
+    Kind.CORRELATION,
+    Kind.MULTIPLIER,
+    Kind.RATE,
+    Kind.COUNT,
+    Kind.SCORE,
 )
 
-LEVEL_ORDER = ("floor", "warning", "critical", "transition")
+# "baseline" is the healthy level where a pattern's likelihood is 0 %; it reaches 100 % at
+# the critical level.
+# fmt: off
+THRESHOLDS: tuple[Threshold, ...] = tuple(Threshold(*row) for row in (
+    # signal                level         default kind meaning
+    ("load",                "baseline",   0.50, F, "load ratio of a healthy service"),
+    ("load",                "warning",    0.60, F, "load ratio that raises the phase warning"),
+    ("load",                "critical",   0.65, F, "load ratio of the critical phase state"),
+    ("load",                "transition", 0.70, F, "load ratio where the phase changes"),
+    ("latency_ratio",       "baseline",   2.0,  M, "p99/p50 of a healthy service"),
+    ("latency_ratio",       "warning",    5.0,  M, "p99/p50 latency warning"),
+    ("latency_ratio",       "critical",   10.0, M, "p99/p50 latency critical"),
+    ("retry_ratio",         "baseline",   0.01, F, "retries per request of a healthy service"),
+    ("retry_ratio",         "floor",      0.01, F, "retry ratio below which growth is ignored"),
+    ("retry_ratio",         "warning",    0.05, F, "retries per request, warning"),
+    ("retry_ratio",         "critical",   0.10, F, "retries per request, critical"),
+    ("retry_growth",        "baseline",   1.0,  M, "retry growth of a steady service"),
+    ("retry_growth",        "warning",    1.5,  M, "retry ratio now / one short window earlier"),
+    ("retry_growth",        "critical",   2.0,  M, "retry growth, critical"),
+    ("retry_amplification", "baseline",   1.0,  M, "attempts per call without retries"),
+    ("retry_amplification", "critical",   4.0,  M, "attempts per logical call along a path"),
+    ("synchronisation",     "baseline",   0.50, C, "partial correlation of a healthy pair"),
+    ("synchronisation",     "warning",    0.70, C, "partial correlation of a pair, warning"),
+    ("synchronisation",     "critical",   0.90, C, "partial correlation of a pair, critical"),
+    ("gc_time",             "baseline",   0.05, F, "share of time in GC of a healthy runtime"),
+    ("gc_time",             "warning",    0.20, F, "share of time in GC, worst instance, warning"),
+    ("gc_time",             "critical",   0.50, F, "share of time in GC, worst instance, critical"),
+    ("cache_miss_spike",    "baseline",   1.0,  M, "miss rate / its baseline when steady"),
+    ("cache_miss_spike",    "warning",    10.0, M, "miss rate / its baseline, warning"),
+    ("cache_miss_spike",    "critical",   100.0, M, "miss rate / its baseline, critical"),
+    ("db_connections",      "baseline",   0.50, F, "connections / max connections when healthy"),
+    ("db_connections",      "warning",    0.80, F, "connections / max connections, warning"),
+    ("db_connections",      "critical",   0.95, F, "connections / max connections, critical"),
+    ("db_connection_count", "warning",    800.0, N, "open connections where no maximum is known"),
+    ("db_connection_count", "critical",   1000.0, N, "open connections where no maximum is known"),
+    ("cascade",             "dependencies", 2.0, N, "direct dependencies with a critical alert"),
+    ("risk",                "warning",    30.0, S, "risk score of the WARNING health state"),
+    ("risk",                "critical",   60.0, S, "risk score of the CRITICAL health state"),
+    ("min_request_rate",    "gate",       1.0,  R, "requests per second below which ratio alerts stay silent"),
+))
+# fmt: on
+
+LEVEL_ORDER = ("baseline", "floor", "warning", "critical", "transition")
 """Levels of one signal must not decrease in this order, where the signal has them."""
 
 SIGNALS: tuple[str, ...] = tuple(dict.fromkeys(row.signal for row in THRESHOLDS))
