@@ -135,7 +135,7 @@ def validate(specs: tuple[Path, ...]) -> None:
         bundles = build_bundles(load_specs(specs))
         for bundle in bundles:
             click.echo(
-                f"{bundle.plan.path}: valid, {len(bundle.plan.services)} services"
+                f"{bundle.plan.path}: valid, {_count(len(bundle.plan.services), 'service')}"
             )
 
 
@@ -227,3 +227,7 @@ def _read_tree(folder: Path, spec_names: set[str]) -> dict[str, str]:
                     encoding="utf-8", errors="replace"
                 )
     return files
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}" if number == 1 else f"{number} {noun}s"
