@@ -36,14 +36,25 @@ SPECS = click.argument(
     required=True,
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
 )
-OUT = click.option(
-    "-o",
-    "--out",
-    "out",
-    type=click.Path(file_okay=False, path_type=Path),
-    default=Path("out"),
-    show_default=True,
-    help="Output folder; each spec writes <out>/<spec name>/, and the folder is replaced whole.",
+
+
+def _out_option(help_text: str):
+    return click.option(
+        "-o",
+        "--out",
+        "out",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=Path("out"),
+        show_default=True,
+        help=help_text,
+    )
+
+
+OUT = _out_option(
+    "Output folder; each spec writes <out>/<spec name>/, and the folder is replaced whole."
+)
+CHECKED_OUT = _out_option(
+    "Output folder to compare with a fresh generation of SPECS; nothing is written."
 )
 
 
@@ -141,7 +152,7 @@ def validate(specs: tuple[Path, ...]) -> None:
 
 @main.command(epilog=EPILOG)
 @SPECS
-@OUT
+@CHECKED_OUT
 def check(specs: tuple[Path, ...], out: Path) -> None:
     """Fail when the output folder differs from a fresh generation of SPECS or promtool rejects it.
 
@@ -158,7 +169,7 @@ def check(specs: tuple[Path, ...], out: Path) -> None:
             fresh = Path(temporary)
             write_tree(files, fresh)
             tools.check_rules(_rule_files(fresh))
-            diff = _diff_trees(out, fresh, {path.parts[0] for path in files})
+            diff = _diff_trees(out, fresh)
         if diff:
             click.echo(diff, nl=False)
             raise CheckFailed(
@@ -195,16 +206,16 @@ def schema() -> None:
     click.echo(json.dumps(spec_schema(), indent=2, sort_keys=True))
 
 
-def _diff_trees(old: Path, new: Path, spec_names: set[str]) -> str:
-    """Return a unified diff of the two trees, limited to the given spec folders."""
-    old_files = _read_tree(old, spec_names)
-    new_files = _read_tree(new, spec_names)
+def _diff_trees(old: Path, new: Path) -> str:
+    """Return a unified diff of two whole output trees, stray and missing files included,
+    because `generate` replaces the output folder whole."""
+    old_files, new_files = _read_tree(old), _read_tree(new)
     chunks = []
     for name in sorted(old_files.keys() | new_files.keys()):
         before, after = old_files.get(name), new_files.get(name)
         if before == after:
             continue
-        chunks.extend(
+        lines = list(
             difflib.unified_diff(
                 (before or "").splitlines(keepends=True),
                 (after or "").splitlines(keepends=True),
@@ -212,21 +223,23 @@ def _diff_trees(old: Path, new: Path, spec_names: set[str]) -> str:
                 tofile=f"generated/{name}" if after is not None else "/dev/null",
             )
         )
+        if not lines:  # an empty file that exists on one side only
+            where = old if after is None else "generated"
+            lines = [f"Only in {where}: {name}\n"]
+        chunks.extend(lines)
     return "".join(chunk if chunk.endswith("\n") else chunk + "\n" for chunk in chunks)
 
 
-def _read_tree(folder: Path, spec_names: set[str]) -> dict[str, str]:
-    files = {}
-    for name in spec_names:
-        root = folder / name
-        if not root.is_dir():
-            continue
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                files[path.relative_to(folder).as_posix()] = path.read_text(
-                    encoding="utf-8", errors="replace"
-                )
-    return files
+def _read_tree(folder: Path) -> dict[str, str]:
+    if not folder.is_dir():
+        return {}
+    return {
+        path.relative_to(folder).as_posix(): path.read_text(
+            encoding="utf-8", errors="replace"
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
+    }
 
 
 def _count(number: int, noun: str) -> str:

@@ -74,6 +74,9 @@ def replace_folder(
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
+    # mkdtemp creates the folder private (0700); the output is read by other users, such as
+    # a Prometheus server, so it takes the permissions a plain mkdir would give it.
+    staging.chmod(0o777 & ~_umask())
     try:
         write_tree(files, staging)
         if verify is not None:
@@ -82,6 +85,12 @@ def replace_folder(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def _swap_into_place(staging: Path, target: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.metadata
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -387,3 +388,28 @@ def test_usage_error_exits_two(cli, args, message):
     assert result.exit_code == 2
     assert message in result.stderr
     assert result.stdout == ""
+
+
+def test_check_fails_on_stray_spec_folder(cli, promtool):
+    out = cli.generate_valid()
+    shutil.copytree(out / "shop", out / "removed-spec")
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert "--- out/removed-spec/prometheus/rules/" in result.stdout
+    assert "+++ /dev/null" in result.stdout
+
+
+def test_generate_leaves_output_readable_by_others(cli):
+    out = cli.generate_valid()
+
+    mode = out.stat().st_mode & 0o777
+
+    assert mode == 0o777 & ~_current_umask()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
