@@ -8,6 +8,7 @@ service with a warning.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from generator.promql import Matcher, Selector
@@ -70,8 +71,9 @@ def _istio(signal: Signal, service: Service) -> Selector | None:
     if signal is Signal.RETRIES:
         # Callers' sidecars count retries per upstream cluster, which Istio names
         # outbound|<port>|<subset>|<service>.<namespace>.svc.cluster.local.
-        namespace = match.get("destination_workload_namespace", "[^.]+")
-        host = rf"outbound\|[0-9]+\|[^|]*\|{name}\.{namespace}\.svc\..+"
+        namespace = match.get("destination_workload_namespace")
+        namespace_pattern = re.escape(namespace) if namespace else "[^.]+"
+        host = rf"outbound\|[0-9]+\|[^|]*\|{name}\.{namespace_pattern}\.svc\..+"
         return Selector(
             "envoy_cluster_upstream_rq_retry", (Matcher("cluster_name", "=~", host),)
         )

@@ -663,3 +663,34 @@ services:
     assert f"2 invalid values in {spec}, nothing written" in result.stderr
     assert f"{spec}:6:5: services[0].colour: unknown key 'colour'" in result.stderr
     assert "dependency cycle" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("line", "fragment"),
+    [
+        pytest.param(
+            "runbook_base_url: https://r.example.com/x?y=1",
+            "3:19: runbook_base_url: 'https://r.example.com/x?y=1' is not a runbook base URL",
+            id="runbook-url-with-query",
+        ),
+        pytest.param(
+            "defaults: {thresholds: {latency_ratio: {critical: true}}}",
+            "3:51: defaults.thresholds.latency_ratio.critical: Input should be a valid number",
+            id="threshold-boolean",
+        ),
+        pytest.param(
+            'defaults: {thresholds: {latency_ratio: {critical: "12"}}}',
+            "3:51: defaults.thresholds.latency_ratio.critical: Input should be a valid number",
+            id="threshold-string",
+        ),
+    ],
+)
+def test_spec_rejects_lax_values(cli, line, fragment):
+    spec = cli.write_spec(
+        f"apiVersion: emergence-ops/v1\nname: shop\n{line}\nservices:\n  - name: api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 1
+    assert f"{spec}:{fragment}" in result.stderr

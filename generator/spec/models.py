@@ -18,6 +18,7 @@ from pydantic import (
     ConfigDict,
     Field,
     PlainSerializer,
+    Strict,
     WithJsonSchema,
     create_model,
 )
@@ -55,6 +56,18 @@ def _parse_duration(value: Any) -> int:
             f"invalid duration {value!r}: write it as a string such as 30s or 5m"
         )
     return parse_duration(value)
+
+
+RUNBOOK_URL = re.compile(r"^https?://[^\s?#]+$")
+
+
+def _check_runbook_url(value: str) -> str:
+    if not RUNBOOK_URL.match(value):
+        raise ValueError(
+            f"{value!r} is not a runbook base URL: use http:// or https:// without spaces, "
+            "query or fragment, since alerts append /<pattern>#<service>"
+        )
+    return value
 
 
 def _check_selector(value: str) -> str:
@@ -175,7 +188,8 @@ def _levels_model(signal: str) -> type[StrictModel]:
     fields: dict[str, Any] = {}
     for row in levels_of(signal):
         fields[row.level] = (
-            Annotated[float | None, AfterValidator(_range_check(row.kind))],
+            # Strict: a YAML true or "12" is a typo here, not a number.
+            Annotated[float | None, Strict(), AfterValidator(_range_check(row.kind))],
             Field(None, description=f"{row.meaning}; default {row.default:g}"),
         )
     return create_model(
@@ -354,7 +368,8 @@ class Spec(StrictModel):
     scrape_interval: Duration = 15
     evaluation_interval: Duration = 15
     windows: Windows = Field(default_factory=Windows)
-    runbook_base_url: Annotated[str, Field(pattern=r"^https?://\S+$")] = (
+    # Alerts append /<pattern>#<service>, so the base has no query or fragment.
+    runbook_base_url: Annotated[str, AfterValidator(_check_runbook_url)] = (
         "https://runbooks.example.com/emergence"
     )
     teams: list[NonEmpty] | None = Field(
