@@ -136,3 +136,29 @@ def test_partial_correlation_matches_numpy(generated: Path) -> None:
     assert abs(partial - expected) < 1e-6
     assert r[0, 1] > 0.9, "plain correlation should be near 1 in the healthy fan-out"
     assert partial < 0.7
+
+
+@pytest.mark.parametrize(
+    "services",
+    [
+        pytest.param("[{name: a}, {name: b}]", id="two-entries"),
+        pytest.param(
+            "[{name: a, depends_on: [c]}, {name: b, depends_on: [c]}, {name: c}]",
+            id="two-entries-shared-backend",
+        ),
+        pytest.param(
+            "[{name: a, depends_on: [c, d]}, {name: b, depends_on: [c, d]}, {name: c}, {name: d}]",
+            id="two-entries-fan-out",
+        ),
+    ],
+)
+def test_synchronisation_tests_with_several_entries(tmp_path: Path, services: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"apiVersion: emergence-ops/v1\nname: multi\nservices: {services}\n")
+    for bundle in build_bundles(load_specs([spec])):
+        write_tree(render_bundle(bundle), tmp_path / "out")
+
+    test_file = tmp_path / "out" / "multi" / "prometheus" / "tests" / "synchronisation.test.yaml"
+
+    assert test_file.exists()
+    assert "SUCCESS" in tools.test_rules([test_file])
