@@ -28,7 +28,7 @@ from generator.spec.models import PatternId, Signal
 PATTERN = PatternId.PHASE_TRANSITION
 SIGNALS = (Signal.REQUESTS, Signal.LATENCY, Signal.CPU_USAGE, Signal.CPU_LIMIT)
 MARGIN = 0.02
-HEALTHY_LOAD = 0.3
+HEALTHY_SHARE = 0.5  # healthy load as a share of the warning level
 REQUESTS = 10.0
 
 
@@ -118,12 +118,13 @@ def _case(
     healthy_ratio = max(
         1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2)
     )
-    calm = _phase(service, 1200, HEALTHY_LOAD, healthy_ratio)
+    healthy_load = service.threshold("load", "warning") * HEALTHY_SHARE
+    calm = _phase(service, 1200, healthy_load, healthy_ratio)
     hot = _phase(service, timing.for_seconds + 600, load, ratio)
     tail = _phase(
         service,
         plan.spec.windows.rate + timing.keep_firing_for_seconds + 300,
-        HEALTHY_LOAD,
+        healthy_load,
         healthy_ratio,
     )
     if calm.requests != hot.requests:

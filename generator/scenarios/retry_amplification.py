@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from generator.patterns.base import TestCase
 from generator.plan import ServicePlan, SystemPlan
 from generator.scenarios.cases import (
@@ -18,7 +20,6 @@ PATTERN = PatternId.RETRY_AMPLIFICATION
 SIGNALS = (Signal.REQUESTS, Signal.RETRIES)
 MARGIN = 0.02
 REQUESTS = 20.0
-CALLER_HOP = 2.0  # attempts per logical call at the caller in the scenarios
 
 
 def _has_signals(service: ServicePlan) -> bool:
@@ -65,6 +66,8 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     level = service.threshold("retry_amplification", "critical")
     cases = []
     for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
+        if level * factor < 1:
+            continue  # fewer than one attempt per call cannot happen
         cases.append(_case(plan, service, caller, side, level * factor))
     return cases
 
@@ -77,7 +80,10 @@ def _case(
     total: float,
 ) -> TestCase:
     timing = service.alerts[PATTERN]
-    own_hop = total / CALLER_HOP if caller is not None else total
+    # The path product splits evenly between caller and callee, so each hop stays at
+    # least 1 attempt per call for any total of at least 1.
+    caller_hop = math.sqrt(total)
+    own_hop = caller_hop if caller is not None else total
     hot_seconds = timing.for_seconds + 600
     tail_seconds = plan.spec.windows.rate + timing.keep_firing_for_seconds + 300
     phases = [_phase(600, 1.0), _phase(hot_seconds, own_hop), _phase(tail_seconds, 1.0)]
@@ -87,7 +93,7 @@ def _case(
     if caller is not None:
         caller_phases = [
             _phase(600, 1.0),
-            _phase(hot_seconds, CALLER_HOP),
+            _phase(hot_seconds, caller_hop),
             _phase(tail_seconds, 1.0),
         ]
         caller_traffic = build_traffic(plan, caller, caller_phases)
