@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import logging
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator import naming
+from generator import naming, risk
 from generator.patterns import CATALOGUE
 from generator.patterns.base import Alert, Pattern, Rule, RuleGroup, TestCase
 from generator.plan import ServicePlan, SystemPlan, plan_system
 from generator.promql import number
 from generator.rendering import render, service_context, system_context
+from generator.scenarios.cases import ScenarioError
+from generator.scenarios.risk import scenarios as risk_scenarios
+from generator.scenarios.series import UnmatchableSelector
 from generator.spec.loader import LoadedSpec
 from generator.spec.models import PatternId, Signal
 
@@ -55,7 +60,7 @@ def build_bundle(plan: SystemPlan) -> Bundle:
         if not groups:
             continue
         bundle.rule_files[pattern.id.value] = groups
-        tests = pattern.scenarios(plan)
+        tests = _scenarios(plan, pattern.id.value, lambda p=pattern: p.scenarios(plan))
         if tests:
             bundle.tests[pattern.id.value] = tests
             bundle.test_rule_files[pattern.id.value] = [
@@ -64,7 +69,45 @@ def build_bundle(plan: SystemPlan) -> Bundle:
                 *[part for part in pattern.rule_files if part in bundle.rule_files],
                 pattern.id.value,
             ]
+    # The risk tests feed the recorded indicators and ALERTS as input series, so they
+    # load no rules that would record those series too.
+    generated = set(bundle.rule_files)
+    bundle.rule_files[risk.PART] = risk.rule_groups(plan, base, generated)
+    coverage = risk.likelihood_coverage(plan, generated)
+    risk_tests = _scenarios(plan, risk.PART, lambda: risk_scenarios(plan, coverage))
+    if risk_tests:
+        bundle.tests[risk.PART] = risk_tests
+        bundle.test_rule_files[risk.PART] = [THRESHOLDS_PART, risk.PART]
     return bundle
+
+
+# What a scenario raises when the spec's settings leave it no traffic that shows its case,
+# for example levels too close together for distinct histogram buckets, or a regex
+# matcher no example label value satisfies.
+SCENARIO_FAILURES = (
+    ScenarioError,
+    UnmatchableSelector,
+    ValueError,
+    OverflowError,
+    re.error,
+)
+
+
+def _scenarios(
+    plan: SystemPlan, part: str, build: Callable[[], list[TestCase]]
+) -> list[TestCase]:
+    """Build a part's generated tests, or warn and return none when the spec's settings
+    leave its scenarios no valid traffic; the rules are written either way."""
+    try:
+        return build()
+    except SCENARIO_FAILURES as exc:
+        message = (
+            f"{plan.path}: no generated tests for {part}: {exc}; "
+            "its rules are written but not tested"
+        )
+        log.warning("%s", message)
+        plan.warnings.append(message)
+        return []
 
 
 def _services_for(plan: SystemPlan, pattern: Pattern) -> list[ServicePlan]:
@@ -196,6 +239,8 @@ def _alerts(
     timing = service.alerts[pattern.id]
     rules = []
     for alert in pattern.alerts:
+        if not alert.when(service):
+            continue
         context = {**service_context(plan, service, base), "severity": alert.severity}
         rules.append(
             Rule(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import re._parser as sre_parse  # the standard library's own regex parser
+import warnings
 from collections.abc import Sequence
 
 from generator.promql import Selector, number, quote
@@ -51,7 +52,10 @@ def _matches(matcher, value: str) -> bool:
 def _regex_example(pattern: str) -> str | None:
     """Build one string the regex matches in full, or None for constructs not handled."""
     try:
-        return _emit(sre_parse.parse(pattern))
+        with warnings.catch_warnings():
+            # Python warns about POSIX classes such as [[:alpha:]], which RE2 accepts.
+            warnings.simplefilter("ignore", FutureWarning)
+            return _emit(sre_parse.parse(pattern))
     except (re.error, _Unsupported, RecursionError):
         return None
 
