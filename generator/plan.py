@@ -51,6 +51,7 @@ class ServicePlan:
     thresholds: dict[str, dict[str, float]]
     alerts: dict[PatternId, AlertTiming]
     disabled: frozenset[PatternId]
+    max_connections: int | None = None  # the spec's Database.max_connections
 
     def has(self, *signals: Signal) -> bool:
         return all(signal in self.selectors for signal in signals)
@@ -145,6 +146,9 @@ def plan_system(loaded: LoadedSpec) -> SystemPlan:
                 ),
                 alerts=alerts,
                 disabled=frozenset(service.disable),
+                max_connections=(
+                    service.database.max_connections if service.database else None
+                ),
             )
         )
     services.sort(key=lambda s: order[s.name])

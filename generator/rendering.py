@@ -72,6 +72,9 @@ def system_context(plan: SystemPlan) -> dict[str, Any]:
             "rate": format_duration(spec.windows.rate),
             "trend": format_duration(spec.windows.trend),
             "correlation": format_duration(spec.windows.correlation),
+            "baseline": format_duration(spec.windows.baseline),
+            "calm": format_duration(spec.windows.calm),
+            "lookback": format_duration(spec.windows.lookback),
             "evaluation": format_duration(spec.evaluation_interval),
         },
     }

@@ -21,12 +21,14 @@ class Recording:
 
 @dataclass(frozen=True)
 class Alert:
-    """An alert per service. `summary` may use {service} and Prometheus' {{ $value }}."""
+    """An alert per service that `when` accepts. `summary` may use {service} and
+    Prometheus' {{ $value }}."""
 
     severity: str
     template: str
     summary: str
     value_format: str = "humanize"
+    when: Callable[[ServicePlan], bool] = lambda service: True
 
 
 @dataclass(frozen=True)

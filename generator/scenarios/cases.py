@@ -6,7 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from generator import naming
-from generator.durations import format_duration
+from generator.durations import format_duration, parse_duration
 from generator.patterns.base import TestCase
 from generator.plan import ServicePlan, SystemPlan
 from generator.promql import number, quote
@@ -236,3 +236,32 @@ def case(
         promql_expr_test=values,
         duration_seconds=timeline.seconds(timeline.steps - 1),
     )
+
+
+def add_silent_checks(
+    checks: list[dict[str, Any]],
+    plan: SystemPlan,
+    service: ServicePlan,
+    pattern: PatternId,
+    severity: str,
+    timeline: model.Timeline,
+    start_seconds: int,
+    end_seconds: int,
+) -> list[dict[str, Any]]:
+    """Return `checks` with entries that expect no alert from start to end, by time.
+
+    A firing alert stays firing for at least keep_firing_for after its condition clears,
+    so one check per keep_firing_for (every step when it is 0) finds any firing between
+    start and end. alert_checks checks a silent test at only three points.
+    """
+    step = timeline.step_seconds
+    keep = service.alerts[pattern].keep_firing_for_seconds
+    spacing = max(step, keep // step * step)
+    name = naming.alert_name(pattern.value, severity)
+    taken = {check["eval_time"] for check in checks if check["alertname"] == name}
+    added = [
+        {"eval_time": format_duration(seconds), "alertname": name, "exp_alerts": []}
+        for seconds in range(start_seconds, end_seconds + 1, spacing)
+        if format_duration(seconds) not in taken
+    ]
+    return sorted(checks + added, key=lambda check: parse_duration(check["eval_time"]))

@@ -11,7 +11,7 @@ from typing import Any
 
 from generator.durations import format_duration
 from generator.graph import find_cycle
-from generator.spec.models import Defaults, Spec
+from generator.spec.models import ALERT_FOR_DEFAULTS, Defaults, PatternId, Spec
 from generator.spec.thresholds import LEVEL_ORDER, default_thresholds
 from generator.spec.yaml_nodes import Path_
 
@@ -118,7 +118,10 @@ def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
     warnings: list[Finding] = []
     errors += _check_threshold_order(spec)
     window_errors, window_warnings = _check_windows(spec)
-    return errors + window_errors, warnings + window_warnings
+    metastable_errors, metastable_warnings = _check_metastable_windows(spec)
+    errors += window_errors + metastable_errors
+    warnings += window_warnings + metastable_warnings
+    return errors, warnings
 
 
 def _check_service_names(spec: ReferenceView) -> list[Finding]:
@@ -319,6 +322,54 @@ def _check_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
                 )
             )
     return errors, warnings
+
+
+def _check_metastable_windows(spec: Spec) -> tuple[list[Finding], list[Finding]]:
+    """Return an error when the metastable alert can never hold and a warning per `for`
+    time that keeps it from firing.
+
+    The alert needs a load above its critical level within windows.lookback and below its
+    warning level, which is lower, for all of windows.calm, so calm must be shorter. Its
+    condition then holds for less than lookback minus calm, so a `for` that long never fires.
+    """
+    calm, lookback = spec.windows.calm, spec.windows.lookback
+    if calm >= lookback:
+        error = Finding(
+            ("windows", "calm"),
+            f"window calm {format_duration(calm)} is not shorter than lookback "
+            f"{format_duration(lookback)}",
+            "the metastable alert looks for an overload within lookback that ended "
+            "more than calm ago; shorten calm or lengthen lookback",
+            fallback=("windows", "lookback"),
+        )
+        return [error], []
+    pattern = PatternId.METASTABLE.value
+    shared = getattr(spec.defaults.alerts, pattern)
+    places: dict[Path_, int] = {}
+    for index, service in enumerate(spec.services):
+        if PatternId.METASTABLE in service.disable:
+            continue
+        own = getattr(service.alerts, pattern)
+        if own and own.for_ is not None:
+            places[("services", index, "alerts", pattern, "for")] = own.for_
+        elif shared and shared.for_ is not None:
+            places[("defaults", "alerts", pattern, "for")] = shared.for_
+        else:
+            places[("windows", "lookback")] = ALERT_FOR_DEFAULTS[PatternId.METASTABLE]
+    warnings = []
+    for path, for_seconds in places.items():
+        if calm + for_seconds >= lookback:
+            warnings.append(
+                Finding(
+                    path,
+                    f"the metastable alert never fires: for {format_duration(for_seconds)} "
+                    f"and window calm {format_duration(calm)} add up to lookback "
+                    f"{format_duration(lookback)} or more",
+                    "shorten for or calm, or lengthen lookback",
+                    fallback=("windows", "calm"),
+                )
+            )
+    return [], warnings
 
 
 def _merge(
