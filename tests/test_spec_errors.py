@@ -694,3 +694,27 @@ def test_spec_rejects_lax_values(cli, line, fragment):
 
     assert result.exit_code == 1
     assert f"{spec}:{fragment}" in result.stderr
+
+
+def test_durations_must_be_whole_evaluation_steps(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nwindows: {short: 70s}\n"
+        "defaults: {alerts: {latency_ratio: {for: 7s}}}\nservices:\n  - name: api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 1
+    assert f"{spec}:3:18: windows.short: 1m10s is not a whole number" in result.stderr
+    assert f"{spec}:4:42: defaults.alerts.latency_ratio.for: 7s is not a whole" in result.stderr
+
+
+def test_unused_default_team_need_not_be_listed(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nteams: [web]\n"
+        "services:\n  - name: api\n    team: web\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 0

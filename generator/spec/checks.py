@@ -121,7 +121,49 @@ def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
     metastable_errors, metastable_warnings = _check_metastable_windows(spec)
     errors += window_errors + metastable_errors
     warnings += window_warnings + metastable_warnings
+    errors += _check_evaluation_steps(spec)
     return errors, warnings
+
+
+def _check_evaluation_steps(spec: Spec) -> list[Finding]:
+    """Windows and alert durations must be whole evaluation intervals: Prometheus only
+    evaluates at those steps, so a `for: 7s` acts as 15s and the generated tests, which
+    count steps, would expect something else."""
+    step = spec.evaluation_interval
+    if step <= 0:
+        return []
+    findings = []
+    candidates: list[tuple[Path_, int]] = [
+        (("windows", name), getattr(spec.windows, name))
+        for name in type(spec.windows).model_fields
+    ]
+    scopes: list[tuple[Path_, Any]] = [(("defaults", "alerts"), spec.defaults.alerts)]
+    scopes += [
+        (("services", i, "alerts"), s.alerts) for i, s in enumerate(spec.services)
+    ]
+    for path, settings in scopes:
+        for pattern, timing in settings:
+            if timing is None:
+                continue
+            for key, value in (
+                ("for", timing.for_),
+                ("keep_firing_for", timing.keep_firing_for),
+            ):
+                if value is not None:
+                    candidates.append(((*path, pattern, key), value))
+    for path, seconds in candidates:
+        if seconds % step:
+            findings.append(
+                Finding(
+                    path,
+                    f"{format_duration(seconds)} is not a whole number of evaluation "
+                    f"intervals of {format_duration(step)}",
+                    f"use a multiple of {format_duration(step)}, such as "
+                    f"{format_duration(max(step, seconds // step * step))}",
+                    fallback=("evaluation_interval",),
+                )
+            )
+    return findings
 
 
 def _check_service_names(spec: ReferenceView) -> list[Finding]:
@@ -179,7 +221,12 @@ def _check_references(spec: ReferenceView) -> list[Finding]:
                     _choices(spec.teams),
                 )
             )
-    if spec.teams is not None and spec.defaults.team not in spec.teams:
+    uses_default_team = any(service.team is None for service in spec.services)
+    if (
+        spec.teams is not None
+        and uses_default_team
+        and spec.defaults.team not in spec.teams
+    ):
         findings.append(
             Finding(
                 ("defaults", "team"),
