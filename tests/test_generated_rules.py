@@ -152,13 +152,24 @@ def test_partial_correlation_matches_numpy(generated: Path) -> None:
         ),
     ],
 )
-def test_synchronisation_tests_with_several_entries(tmp_path: Path, services: str) -> None:
+def test_synchronisation_tests_with_several_entries(
+    tmp_path: Path, services: str
+) -> None:
     spec = tmp_path / "spec.yaml"
-    spec.write_text(f"apiVersion: emergence-ops/v1\nname: multi\nservices: {services}\n")
+    spec.write_text(
+        f"apiVersion: emergence-ops/v1\nname: multi\nservices: {services}\n"
+    )
     for bundle in build_bundles(load_specs([spec])):
         write_tree(render_bundle(bundle), tmp_path / "out")
 
-    test_file = tmp_path / "out" / "multi" / "prometheus" / "tests" / "synchronisation.test.yaml"
+    test_file = (
+        tmp_path
+        / "out"
+        / "multi"
+        / "prometheus"
+        / "tests"
+        / "synchronisation.test.yaml"
+    )
 
     assert test_file.exists()
     assert "SUCCESS" in tools.test_rules([test_file])

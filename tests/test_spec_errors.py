@@ -706,7 +706,10 @@ def test_durations_must_be_whole_evaluation_steps(cli):
 
     assert result.exit_code == 1
     assert f"{spec}:3:18: windows.short: 1m10s is not a whole number" in result.stderr
-    assert f"{spec}:4:42: defaults.alerts.latency_ratio.for: 7s is not a whole" in result.stderr
+    assert (
+        f"{spec}:4:42: defaults.alerts.latency_ratio.for: 7s is not a whole"
+        in result.stderr
+    )
 
 
 def test_unused_default_team_need_not_be_listed(cli):
