@@ -111,21 +111,27 @@ def _scenarios(
 
 
 def _services_for(plan: SystemPlan, pattern: Pattern) -> list[ServicePlan]:
+    """Return the services the pattern covers, warning once per missing signal set."""
     chosen = []
+    lacking: dict[str, list[ServicePlan]] = {}
     for service in plan.services:
         if pattern.id in service.disabled:
             continue
         missing = pattern.needs(service)
         if missing:
-            message = (
-                f"{plan.path}: services[{service.index}] {service.name!r}: pattern "
-                f"{pattern.id.value} left out: no source for {', '.join(missing)}; "
-                f"set it under services[{service.index}].signals or disable the pattern"
-            )
-            log.warning("%s", message)
-            plan.warnings.append(message)
+            lacking.setdefault(", ".join(missing), []).append(service)
             continue
         chosen.append(service)
+    for missing, services in lacking.items():
+        names = ", ".join(f"services[{s.index}] {s.name!r}" for s in services[:10])
+        more = f" and {len(services) - 10} more" if len(services) > 10 else ""
+        message = (
+            f"{plan.path}: pattern {pattern.id.value} left out for {names}{more}: no source "
+            f"for {missing}; set it under the service's signals, or add the pattern to its "
+            "disable list"
+        )
+        log.warning("%s", message)
+        plan.warnings.append(message)
     return chosen
 
 

@@ -151,6 +151,20 @@ POOL_METRICS: dict[PoolExporter, tuple[Selector, Selector]] = {
 }
 
 
+CONNECTION_LABELS = frozenset(
+    {
+        "datname",
+        "state",
+        "usename",
+        "application_name",
+        "backend_type",
+        "wait_event",
+        "wait_event_type",
+        "db_client_connection_state",
+    }
+)
+
+
 def _shared(signal: Signal, service: Service) -> Selector | None:
     """Signals every profile takes from the service's runtime, cache and database."""
     if signal is Signal.GC_TIME and service.runtime in GC_METRICS:
@@ -164,8 +178,16 @@ def _shared(signal: Signal, service: Service) -> Selector | None:
         and service.database is not None
     ):
         count, maximum = POOL_METRICS[service.database.exporter]
-        chosen = count if signal is Signal.DB_CONNECTIONS else maximum
-        return chosen.with_matchers(service.database.match)
+        if signal is Signal.DB_CONNECTIONS:
+            return count.with_matchers(service.database.match)
+        # The server-wide maximum has no per-connection labels such as datname or state,
+        # so only the labels that identify the scrape target carry over to it.
+        target = {
+            k: v
+            for k, v in service.database.match.items()
+            if k not in CONNECTION_LABELS
+        }
+        return maximum.with_matchers(target)
     return None
 
 

@@ -19,6 +19,7 @@ from generator.scenarios.traffic import (
     build_traffic,
     input_series,
     latency_ratio_at,
+    noisy_phases,
 )
 from generator.spec.models import PatternId, Signal
 
@@ -40,8 +41,38 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
         level = service.threshold("latency_ratio", severity)
         for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
             cases.append(_crossing(plan, service, severity, side, level * factor))
+    cases.append(_noisy(plan, service))
     cases.append(_idle(plan, service))
     return cases
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Healthy traffic whose rate and tail wobble every minute: no alert may fire."""
+    healthy = healthy_ratio(service)
+    wobble = healthy * 1.3  # still well below the warning level
+    phases = noisy_phases(
+        7,
+        40,
+        lambda rng: Phase(
+            60,
+            requests=rng.choice((6.0, 10.0, 14.0)),
+            latency_ratio=rng.choice((healthy, wobble)),
+        ),
+    )
+    traffic = build_traffic(plan, service, phases)
+    window = plan.spec.windows.rate
+    alerts = []
+    for severity in ("warning", "critical"):
+        level = service.threshold("latency_ratio", severity)
+        condition = []
+        for index in range(traffic.timeline.steps):
+            value = latency_ratio_at(traffic, index, window)
+            condition.append(value is not None and value > level)
+        alerts += alert_checks(
+            plan, service, PATTERN, severity, condition, traffic.timeline, False
+        )
+    name = f"noisy healthy traffic at {service.name} raises no latency alert"
+    return case(name, input_series(traffic, SIGNALS), alerts, [], traffic.timeline)
 
 
 def _crossing(

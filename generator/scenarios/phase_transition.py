@@ -22,6 +22,7 @@ from generator.scenarios.traffic import (
     build_traffic,
     input_series,
     latency_ratio_at,
+    noisy_phases,
 )
 from generator.spec.models import PatternId, Signal
 
@@ -100,9 +101,37 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
         _case(plan, service, "critical", "above", critical * up, ratio * up),
         _case(plan, service, "critical", "below", critical * down, ratio * up),
         _case(plan, service, "critical", "below", critical * up, ratio * down),
+        _noisy(plan, service),
         _idle(plan, service),
     ]
     return cases
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Load wobbling every minute between a quarter and three quarters of the warning
+    level: no phase alert may fire."""
+    warning = service.threshold("load", "warning")
+    healthy_ratio = max(
+        1.2, min(2.0, service.threshold("latency_ratio", "warning") / 2)
+    )
+    phases = noisy_phases(
+        13,
+        40,
+        lambda rng: _phase(
+            service, 60, warning * rng.choice((0.25, 0.5, 0.75)), healthy_ratio
+        ),
+    )
+    traffic = build_traffic(plan, service, phases)
+    loads = modelled_load(plan, traffic)
+    alerts = []
+    for severity in ("warning", "critical"):
+        level = service.threshold("load", severity)
+        holds = [value is not None and value > level for value in loads]
+        alerts += alert_checks(
+            plan, service, PATTERN, severity, holds, traffic.timeline, False
+        )
+    name = f"noisy healthy load at {service.name} raises no phase alert"
+    return case(name, input_series(traffic, SIGNALS), alerts, [], traffic.timeline)
 
 
 def _case(

@@ -14,7 +14,13 @@ from generator.scenarios.cases import (
     subject,
     value_check,
 )
-from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series
+from generator.scenarios.traffic import (
+    Phase,
+    Traffic,
+    build_traffic,
+    input_series,
+    noisy_phases,
+)
 from generator.spec.models import PatternId, Signal
 
 PATTERN = PatternId.RETRY_STORM
@@ -114,8 +120,30 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     below_floor = Phase(seconds, REQUESTS, REQUESTS * baseline, retry_growth=growth)
     name = "fast growth under the floor"
     cases.append(_case(plan, service, "critical", "below", name, below_floor, baseline))
+    cases.append(_noisy(plan, service))
     cases.append(_idle(plan, service))
     return cases
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Healthy traffic with a few retries under the floor, changing every minute: the
+    retry ratio may triple from one minute to the next, yet no alert may fire."""
+    floor = service.threshold("retry_ratio", "floor")
+
+    def draw(rng):
+        requests = rng.choice((15.0, 20.0, 25.0))
+        return Phase(60, requests, requests * floor * rng.choice((0.3, 0.6, 0.9)))
+
+    traffic = build_traffic(plan, service, noisy_phases(11, 40, draw))
+    signals = modelled(plan, traffic)
+    alerts = []
+    for severity in ("warning", "critical"):
+        holds = [condition(service, severity, s) for s in signals]
+        alerts += alert_checks(
+            plan, service, PATTERN, severity, holds, traffic.timeline, False
+        )
+    name = f"noisy healthy retries under the floor at {service.name} raise nothing"
+    return case(name, input_series(traffic, SIGNALS), alerts, [], traffic.timeline)
 
 
 def _growth_seconds(plan: SystemPlan, service: ServicePlan) -> int:

@@ -8,6 +8,8 @@ record, step by step.
 from __future__ import annotations
 
 import math
+import random
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -172,3 +174,12 @@ def latency_ratio_at(traffic: Traffic, index: int, window_seconds: int) -> float
 
 def with_seconds(phase: Phase, seconds: int) -> Phase:
     return replace(phase, seconds=seconds)
+
+
+def noisy_phases(
+    seed: int, minutes: int, make: Callable[[random.Random], Phase]
+) -> list[Phase]:
+    """Return one-minute phases whose rates `make` draws from a seeded generator, so noisy
+    healthy traffic is the same in every generated file."""
+    rng = random.Random(seed)
+    return [replace(make(rng), seconds=60) for _ in range(minutes)]
