@@ -95,7 +95,9 @@ def _generate_files(specs: tuple[Path, ...]) -> dict[PurePosixPath, str]:
     files: dict[PurePosixPath, str] = {}
     for bundle in bundles:
         files.update(render_bundle(bundle))
-    log.info("generated %d files for %d specs", len(files), len(bundles))
+    log.info(
+        "generated %s for %s", _count(len(files), "file"), _count(len(bundles), "spec")
+    )
     return files
 
 
@@ -192,6 +194,12 @@ def test_command(folder: Path) -> None:
         click.echo(tools.promtool_version(), err=True)
         files = sorted(folder.glob("**/prometheus/tests/*.test.yaml"))
         tools.check_rules(sorted(folder.glob("**/prometheus/rules/*.rules.yaml")))
+        if not files:
+            raise CheckFailed(
+                f"no promtool test files found under {folder}/*/prometheus/tests/; "
+                "generate into this folder first, or check the generate warnings for "
+                "patterns left without tests"
+            )
         click.echo(tools.test_rules(files))
 
 

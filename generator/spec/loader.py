@@ -33,7 +33,8 @@ class LoadedSpec:
 def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     """Load and validate every file, raising SpecErrors with all problems of all files."""
     loaded, errors = [], []
-    for path in paths:
+    # The same file named twice (specs/*.yaml plus one of them) is loaded once.
+    for path in _unique(paths):
         try:
             loaded.append(load_spec(path))
         except SpecErrors as exc:
@@ -42,6 +43,13 @@ def load_specs(paths: Iterable[Path]) -> list[LoadedSpec]:
     if errors:
         raise SpecErrors(errors)
     return loaded
+
+
+def _unique(paths: Iterable[Path]) -> list[Path]:
+    seen: dict[Path, Path] = {}
+    for path in paths:
+        seen.setdefault(path.resolve(), path)
+    return list(seen.values())
 
 
 def load_spec(path: Path) -> LoadedSpec:
