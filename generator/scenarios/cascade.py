@@ -9,6 +9,7 @@ exactly 0, as Prometheus computes it.
 from __future__ import annotations
 
 import math
+import random
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -34,6 +35,7 @@ from generator.scenarios.traffic import (
     build_traffic,
     input_series,
     latency_ratio_at,
+    noisy_phases,
 )
 from generator.spec.models import PatternId, Signal
 
@@ -110,7 +112,8 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     if service is None:
         return []
     return [_case(plan, service, story) for story in stories(service)] + [
-        _idle(plan, service)
+        _noisy(plan, service),
+        _idle(plan, service),
     ]
 
 
@@ -443,6 +446,62 @@ def _silent_checks(
         }
         for index in indices
     ]
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Build a test of errors and latency wobbling every minute while every dependency
+    fires only warning alerts for a stretch. The error and latency slopes turn positive
+    at times, but no dependency counts as failing, so the cascade alert stays silent."""
+    step = plan.spec.evaluation_interval
+    per_minute = 60 // step
+    minutes = 40
+    rng = random.Random(37)
+    # Binary fractions of REQUESTS, so every error ratio is exact: 1/32, 1/16 and 1/8.
+    increments = []
+    for _ in range(minutes):
+        rate = rng.choice((CALM_ERRORS / 2, CALM_ERRORS, CALM_ERRORS * 2))
+        increments += [rate * step] * per_minute
+    steps = len(increments) + 1
+    timing = Timing(
+        alerts_start=5 * per_minute,
+        rise_start=5 * per_minute,
+        alerts_end=steps - 5 * per_minute,
+        steps=steps,
+    )
+    timeline = model.Timeline(step, steps)
+    series, summed = _request_series(service, increments, steps, step)
+    errors = model.cumulative(increments)
+    traffic = None
+    if _reads_latency(service):
+        phases = noisy_phases(
+            41,
+            minutes,
+            lambda r: Phase(
+                60,
+                REQUESTS,
+                latency_ratio=r.choice((HEALTHY_LATENCY, HEALTHY_LATENCY * 1.25)),
+            ),
+        )
+        traffic = build_traffic(plan, service, phases)
+        series += input_series(traffic, (Signal.LATENCY,))
+    warnings = tuple(
+        DependencyAlert(dependency, FAILURES[i % len(FAILURES)], "warning")
+        for i, dependency in enumerate(dict.fromkeys(service.depends_on))
+    )
+    series += _alert_series(plan, warnings, timing)
+
+    signals = modelled(plan, summed, errors, traffic, warnings, timing)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        "critical",
+        [condition(service, s) for s in signals],
+        timeline,
+        False,
+    )
+    name = f"noisy errors with only warning dependencies: {service.name}"
+    return case(name, series, alerts, [], timeline)
 
 
 def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:

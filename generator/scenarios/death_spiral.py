@@ -4,6 +4,7 @@ the latency ratio climbs, and GC pressure that must stay silent."""
 from __future__ import annotations
 
 import math
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,6 +115,7 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
                 silent,
             )
         )
+    cases.append(_noisy(plan, service))
     cases.append(_idle(plan, service))
     return cases
 
@@ -305,6 +307,43 @@ def _case(
         )
     series = input_series(traffic, SIGNALS) + _gc_series(service, worst, other)
     return case(f"{title} for {service.name}", series, alerts, checks, traffic.timeline)
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Build a test of healthy traffic that changes every minute: the request rate, the
+    latency ratio and a GC share between a quarter and three quarters of the warning
+    level. The latency ratio climbs at times, but the GC share never passes a level."""
+    rng = random.Random(29)
+    rate = _requests(service)
+    healthy = _healthy_ratio(service)
+    warning = service.threshold("gc_time", "warning")
+    stages = [
+        Stage(
+            Phase(
+                60,
+                rate * rng.choice((1.0, 2.0, 3.0)),
+                latency_ratio=rng.choice((healthy, healthy * 1.3)),
+            ),
+            warning * rng.choice((0.25, 0.5, 0.75)),
+        )
+        for _ in range(40)
+    ]
+    traffic = build_traffic(plan, service, [stage.phase for stage in stages])
+    worst, other = _gc_counters(plan, stages)
+    signals = modelled(plan, traffic, worst, other)
+    end = traffic.timeline.seconds(traffic.timeline.steps - 1)
+    alerts = []
+    for severity in SEVERITIES:
+        conditions = [condition(service, severity, s) for s in signals]
+        checks = alert_checks(
+            plan, service, PATTERN, severity, conditions, traffic.timeline, False
+        )
+        alerts += add_silent_checks(
+            checks, plan, service, PATTERN, severity, traffic.timeline, 0, end
+        )
+    series = input_series(traffic, SIGNALS) + _gc_series(service, worst, other)
+    name = f"noisy healthy GC and latency at {service.name} raise no death spiral alert"
+    return case(name, series, alerts, [], traffic.timeline)
 
 
 def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:

@@ -24,6 +24,7 @@ from generator.scenarios.traffic import (
     build_traffic,
     input_series,
     latency_ratio_at,
+    noisy_phases,
 )
 from generator.spec.models import PatternId, Signal
 
@@ -155,6 +156,7 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
         )
         log.warning("%s", message)
         plan.warnings.append(message)
+    cases.append(_noisy(plan, service))
     cases.append(_idle(plan, service))
     return cases
 
@@ -345,6 +347,42 @@ def _case(
             traffic.timeline.seconds(traffic.timeline.steps - 1),
         )
     name = f"{title}: {'fires' if fires else 'silent'} for {service.name}"
+    return case(name, input_series(traffic, SIGNALS), alerts, [], traffic.timeline)
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Build a test longer than the lookback window whose load wobbles every minute
+    between a quarter and three quarters of its warning level, never near critical, while
+    the retry ratio and the latency ratio wobble under their warning levels."""
+    warning = service.threshold("load", "warning")
+    retry_warning = service.threshold("retry_ratio", "warning")
+    healthy = _healthy(service).latency_ratio
+    windows = plan.spec.windows
+    minutes = (windows.lookback + windows.rate) // 60 + 10
+
+    def draw(rng):
+        degradation = Degradation(
+            retry_warning * rng.choice((0.0, 0.25, 0.5, 0.75)),
+            rng.choice((healthy, healthy * 1.3)),
+        )
+        return _phase(service, 60, warning * rng.choice((0.25, 0.5, 0.75)), degradation)
+
+    traffic = build_traffic(plan, service, noisy_phases(43, minutes, draw))
+    signals = modelled(plan, traffic)
+    end = traffic.timeline.seconds(traffic.timeline.steps - 1)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        "critical",
+        [condition(service, s) for s in signals],
+        traffic.timeline,
+        False,
+    )
+    alerts = add_silent_checks(
+        alerts, plan, service, PATTERN, "critical", traffic.timeline, 0, end
+    )
+    name = f"noisy healthy load and retries at {service.name} raise nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, [], traffic.timeline)
 
 

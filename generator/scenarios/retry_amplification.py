@@ -13,7 +13,13 @@ from generator.scenarios.cases import (
     subject,
     value_check,
 )
-from generator.scenarios.traffic import Phase, Traffic, build_traffic, input_series
+from generator.scenarios.traffic import (
+    Phase,
+    Traffic,
+    build_traffic,
+    input_series,
+    noisy_phases,
+)
 from generator.spec.models import PatternId, Signal
 
 PATTERN = PatternId.RETRY_AMPLIFICATION
@@ -69,7 +75,75 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
         if level * factor < 1:
             continue  # fewer than one attempt per call cannot happen
         cases.append(_case(plan, service, caller, side, level * factor))
+    cases.append(_noisy(plan, service, caller))
     return cases
+
+
+def _paths(
+    plan: SystemPlan, traffic: Traffic, caller_traffic: Traffic | None
+) -> list[float | None]:
+    """Return the modelled path amplification per step: the own hop times the caller's,
+    where a caller without a value counts as 1."""
+    paths: list[float | None] = []
+    for index in range(traffic.timeline.steps):
+        hop = _hop(plan, traffic, index)
+        upstream = None
+        if caller_traffic is not None:
+            upstream = _hop(plan, caller_traffic, index)
+        if hop is None:
+            paths.append(None)
+        elif upstream is None:
+            paths.append(hop)
+        else:
+            paths.append(hop * upstream)
+    return paths
+
+
+def _critical_conditions(
+    plan: SystemPlan, service: ServicePlan, traffic: Traffic, paths: list[float | None]
+) -> list[bool]:
+    """Return, per step, whether the critical condition holds: the path amplification
+    above its level at a request rate at or above the gate."""
+    gate = service.threshold("min_request_rate", "gate")
+    level = service.threshold("retry_amplification", "critical")
+    conditions = []
+    for index, path in enumerate(paths):
+        requests = traffic.rate("requests", index, plan.spec.windows.rate) or 0.0
+        conditions.append(path is not None and path > level and requests >= gate)
+    return conditions
+
+
+def _noisy(
+    plan: SystemPlan, service: ServicePlan, caller: ServicePlan | None
+) -> TestCase:
+    """Build a test of healthy traffic whose request rate and attempts per call (1.0 to
+    1.3 on each hop) change every minute. The path amplification stays below its level,
+    so nothing may fire."""
+
+    def draw(rng):
+        requests = rng.choice((15.0, 20.0, 25.0))
+        hop = rng.choice((1.0, 1.1, 1.2, 1.3))
+        return Phase(60, requests, requests * (1 - 1 / hop))
+
+    traffic = build_traffic(plan, service, noisy_phases(17, 40, draw))
+    series = input_series(traffic, SIGNALS)
+    caller_traffic = None
+    if caller is not None:
+        caller_traffic = build_traffic(plan, caller, noisy_phases(19, 40, draw))
+        series += input_series(caller_traffic, SIGNALS)
+    paths = _paths(plan, traffic, caller_traffic)
+    alerts = alert_checks(
+        plan,
+        service,
+        PATTERN,
+        "critical",
+        _critical_conditions(plan, service, traffic, paths),
+        traffic.timeline,
+        False,
+    )
+    via = f" behind {caller.name}" if caller is not None else ""
+    name = f"noisy healthy retries at {service.name}{via} raise no amplification alert"
+    return case(name, series, alerts, [], traffic.timeline)
 
 
 def _case(
@@ -98,21 +172,8 @@ def _case(
         ]
         caller_traffic = build_traffic(plan, caller, caller_phases)
         series += input_series(caller_traffic, SIGNALS)
-    gate = service.threshold("min_request_rate", "gate")
-    level = service.threshold("retry_amplification", "critical")
-    paths: list[float | None] = []
-    holds = []
-    for index in range(traffic.timeline.steps):
-        hop = _hop(plan, traffic, index)
-        upstream = (
-            _hop(plan, caller_traffic, index) if caller_traffic is not None else None
-        )
-        path = (
-            None if hop is None else hop * (upstream if upstream is not None else 1.0)
-        )
-        paths.append(path)
-        requests = traffic.rate("requests", index, plan.spec.windows.rate) or 0.0
-        holds.append(path is not None and path > level and requests >= gate)
+    paths = _paths(plan, traffic, caller_traffic)
+    holds = _critical_conditions(plan, service, traffic, paths)
     alerts = alert_checks(
         plan,
         service,

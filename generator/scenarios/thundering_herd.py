@@ -7,6 +7,7 @@ fixed multiple of the baseline, which sets the spike the rules see after one rat
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -88,6 +89,7 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     for severity in ("warning", "critical"):
         cases += _levels(plan, service, severity)
     cases.append(_steady(plan, service))
+    cases.append(_noisy(plan, service))
     gated = _under_gate(plan, service)
     if gated is not None:
         cases.append(gated)
@@ -152,6 +154,39 @@ def _steady(plan: SystemPlan, service: ServicePlan) -> TestCase:
     herd = _connections_at(service, "critical", 1.0, 1 + MARGIN)
     name = "steady miss rate with connections high"
     return _case(plan, service, "critical", name, herd, False)
+
+
+def _noisy(plan: SystemPlan, service: ServicePlan) -> TestCase:
+    """Build a test of a steady miss rate, then misses wobbling up to 30 % either side of
+    it every minute with connections around half their warning level: no herd alert may
+    fire. The steady start fills the baseline window, so a spike is recorded throughout
+    the noise."""
+    step = plan.spec.evaluation_interval
+    windows = plan.spec.windows
+    rng = random.Random(31)
+    calm_steps = (windows.rate + windows.baseline) // step
+    noisy_minutes = 40
+    per_minute = 60 // step
+    half = _connections_at(service, "warning", 1.0, 0.5)
+    increments = [CALM_MISSES * step] * calm_steps
+    connections = [half.connections] * (calm_steps + 1)
+    for _ in range(noisy_minutes):
+        share = rng.choice((0.7, 0.85, 1.0, 1.15, 1.3))
+        increments += [CALM_MISSES * share * step] * per_minute
+        connections += [half.connections * rng.choice((0.8, 1.0, 1.2))] * per_minute
+    misses = model.cumulative(increments)
+    hits = model.cumulative([HITS * step] * len(increments))
+    inputs = Inputs(misses, hits, connections, half.maximum)
+    timeline = model.Timeline(step, len(misses))
+    signals = modelled(plan, service, inputs, timeline)
+    alerts = []
+    for severity in ("warning", "critical"):
+        conditions = [condition(service, severity, s) for s in signals]
+        alerts += alert_checks(
+            plan, service, PATTERN, severity, conditions, timeline, False
+        )
+    name = f"noisy healthy misses at {service.name} raise no herd alert"
+    return case(name, input_series(service, inputs), alerts, [], timeline)
 
 
 def _under_gate(plan: SystemPlan, service: ServicePlan) -> TestCase | None:

@@ -1,0 +1,357 @@
+"""The Grafana target: valid current-model dashboards whose queries read recorded series."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import promql_parser
+import pytest
+import yaml
+
+from generator.bundle import Bundle, build_bundle
+from generator.plan import plan_system
+from generator.spec.loader import load_spec
+from generator.targets import grafana_dashboards
+from generator.targets.grafana_dashboards import UID_MAX, dashboard_uid
+
+REPO = Path(__file__).resolve().parent.parent
+SPECS = sorted((REPO / "specs").glob("*.yaml"))
+CURRENT_PANELS = {"timeseries", "stat", "gauge", "bargauge", "heatmap", "table", "text"}
+# Fields of Grafana's Angular panels and of dashboards before schemaVersion 14 or so.
+LEGACY_KEYS = {
+    "aliasColors",
+    "bars",
+    "cacheTimeout",
+    "colorBackground",
+    "colorValue",
+    "columns",
+    "error",
+    "fieldOptions",
+    "fontSize",
+    "gauge",
+    "gnetId",
+    "height",
+    "hideControls",
+    "intervalFactor",
+    "lines",
+    "minSpan",
+    "nullPointMode",
+    "rows",
+    "seriesOverrides",
+    "sharedCrosshair",
+    "span",
+    "sparkline",
+    "style",
+    "styles",
+    "tagValuesQuery",
+    "tagsQuery",
+    "useTags",
+    "valueName",
+    "xaxis",
+    "yaxes",
+}
+VARIABLES = {
+    "$service": "frontend",
+    "$__rate_interval": "5m",
+    "$__interval": "1m",
+    "$__range": "1h",
+}
+
+
+def _bundle(path: Path) -> Bundle:
+    return build_bundle(plan_system(load_spec(path)))
+
+
+@pytest.fixture(scope="module", params=SPECS, ids=lambda p: p.stem)
+def generated(request: pytest.FixtureRequest) -> tuple[Bundle, dict[str, Any]]:
+    bundle = _bundle(request.param)
+    files = grafana_dashboards.render(bundle)
+    dashboards = {
+        path.name: json.loads(text)
+        for path, text in files.items()
+        if path.parts[:2] == ("grafana", "dashboards")
+    }
+    return bundle, dashboards
+
+
+def recorded_series(bundle: Bundle) -> set[str]:
+    return {
+        rule.record
+        for groups in bundle.rule_files.values()
+        for group in groups
+        for rule in group.rules
+        if rule.record is not None
+    }
+
+
+def raw_metrics(bundle: Bundle) -> set[str]:
+    return {
+        selector.metric
+        for service in bundle.plan.services
+        for selector in service.selectors.values()
+    }
+
+
+def queries(dashboard: dict[str, Any]) -> list[str]:
+    """Every PromQL expression of a dashboard: panel targets, annotations and the
+    selectors inside label_values() of query variables."""
+    found = [
+        target["expr"] for panel in dashboard["panels"] for target in panel["targets"]
+    ]
+    found += [
+        item["expr"] for item in dashboard["annotations"]["list"] if "expr" in item
+    ]
+    for variable in dashboard["templating"]["list"]:
+        if variable["type"] == "query":
+            query = variable["query"]["query"]
+            match = re.fullmatch(r"label_values\((.+), *\w+\)", query)
+            assert match, query
+            found.append(match.group(1))
+    return found
+
+
+def substitute(expr: str) -> str:
+    for variable, value in VARIABLES.items():
+        expr = expr.replace("${" + variable[1:] + "}", value).replace(variable, value)
+    assert "$" not in expr.replace("$1", ""), f"unsubstituted variable in {expr}"
+    return expr
+
+
+def series_names(node: Any) -> set[str]:
+    """Names of every vector selector in a parsed PromQL expression."""
+    if isinstance(node, promql_parser.VectorSelector):
+        return {node.name}
+    names: set[str] = set()
+    for attribute in ("lhs", "rhs", "expr", "param", "vector_selector"):
+        child = getattr(node, attribute, None)
+        if child is not None and not isinstance(child, str | int | float):
+            names |= series_names(child)
+    for child in getattr(node, "args", None) or ():
+        names |= series_names(child)
+    return names
+
+
+def unknown_series(bundle: Bundle, dashboard: dict[str, Any]) -> set[str]:
+    allowed = recorded_series(bundle) | raw_metrics(bundle) | {"ALERTS"}
+    named: set[str] = set()
+    for expr in queries(dashboard):
+        node = promql_parser.parse(substitute(expr))
+        names = series_names(node)
+        assert names, f"no series found in {expr}"
+        named |= names
+    return named - allowed
+
+
+def walk(value: Any, path: str = ""):
+    """Yield (path, key, value) for every mapping entry, recursively."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield path, key, item
+            yield from walk(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from walk(item, f"{path}[{index}]")
+
+
+def test_every_query_parses_and_reads_recorded_series(generated) -> None:
+    bundle, dashboards = generated
+    assert len(dashboards) == 2
+    for name, dashboard in dashboards.items():
+        assert unknown_series(bundle, dashboard) == set(), name
+
+
+def test_cross_check_catches_an_unrecorded_series() -> None:
+    bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
+    dashboard = grafana_dashboards.control_dashboard(grafana_dashboards.View.of(bundle))
+    injected = copy.deepcopy(dashboard)
+    panel = copy.deepcopy(injected["panels"][3])
+    panel["targets"][0]["expr"] = (
+        'rate(service:nothing_records_this:rate5m{system="online-boutique"}[5m])'
+    )
+    injected["panels"].append(panel)
+    assert unknown_series(bundle, dashboard) == set()
+    assert unknown_series(bundle, injected) == {"service:nothing_records_this:rate5m"}
+
+
+def test_current_model_only(generated) -> None:
+    _, dashboards = generated
+    for name, dashboard in dashboards.items():
+        assert dashboard["schemaVersion"] >= 39, name
+        for key in ("uid", "title", "panels", "templating", "annotations", "time"):
+            assert key in dashboard, (name, key)
+        for panel in dashboard["panels"]:
+            assert panel["type"] in CURRENT_PANELS, (name, panel["title"])
+            assert panel["fieldConfig"]["defaults"]["unit"], (name, panel["title"])
+        for path, key, value in walk(dashboard):
+            assert key not in LEGACY_KEYS, f"{name}{path}: legacy field {key}"
+            if key == "datasource":
+                assert isinstance(value, dict), f"{name}{path}: datasource {value!r}"
+                assert set(value) == {"type", "uid"}, f"{name}{path}"
+            if key == "steps":
+                assert all(set(step) == {"color", "value"} for step in value), path
+            if value is None:
+                # Null belongs only to a new dashboard's id and the base colour step.
+                assert (path, key) == ("", "id") or key == "value", (
+                    f"{name}{path}.{key}"
+                )
+        variables = {v["name"]: v for v in dashboard["templating"]["list"]}
+        assert variables["datasource"]["type"] == "datasource"
+
+
+def test_panels_do_not_overlap_and_ids_are_unique(generated) -> None:
+    _, dashboards = generated
+    for name, dashboard in dashboards.items():
+        panels = dashboard["panels"]
+        ids = [panel["id"] for panel in panels]
+        assert len(ids) == len(set(ids)), name
+        cells = {}
+        for panel in panels:
+            pos = panel["gridPos"]
+            assert pos["x"] + pos["w"] <= 24, (name, panel["title"])
+            for x, y in itertools.product(
+                range(pos["x"], pos["x"] + pos["w"]),
+                range(pos["y"], pos["y"] + pos["h"]),
+            ):
+                assert (x, y) not in cells, (name, panel["title"], cells.get((x, y)))
+                cells[(x, y)] = panel["title"]
+
+
+def test_uids_are_short_stable_and_distinct() -> None:
+    assert dashboard_uid("online-boutique", "control") == (
+        "emergence-control-online-boutique"
+    )
+    long = "a" * 63
+    uids = {dashboard_uid(long, kind) for kind in ("control", "service")}
+    assert len(uids) == 2
+    assert all(len(uid) <= UID_MAX for uid in uids)
+    assert dashboard_uid(long, "control") == dashboard_uid(long, "control")
+    assert dashboard_uid(long, "control") != dashboard_uid("a" * 62, "control")
+
+
+def test_uids_of_the_examples(generated) -> None:
+    bundle, dashboards = generated
+    for dashboard in dashboards.values():
+        assert len(dashboard["uid"]) <= UID_MAX
+        assert bundle.name in dashboard["uid"]
+
+
+def test_control_dashboard_has_the_named_panels(generated) -> None:
+    bundle, dashboards = generated
+    control = dashboards[f"{dashboard_uid(bundle.name, 'control')}.json"]
+    titles = {panel["title"] for panel in control["panels"]}
+    for title in (
+        "Load against the phase transition",
+        "Phase state",
+        "Time to phase transition",
+        "p99/p50 latency ratio",
+        "Retry ratio",
+        "GC time, worst instance",
+        "Maximum partial correlation",
+        "Likelihood: retry storm",
+        "Likelihood: thundering herd",
+        "Likelihood: death spiral",
+        "Likelihood: synchronisation",
+        "Service coupling matrix",
+        "Path amplification now",
+        "Risk score per service",
+        "Health per service",
+        "Firing emergence alerts",
+    ):
+        assert title in titles, (bundle.name, title)
+
+
+def test_latency_ratio_colours_follow_the_default_levels() -> None:
+    bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
+    control = grafana_dashboards.control_dashboard(grafana_dashboards.View.of(bundle))
+    panel = next(p for p in control["panels"] if p["title"] == "p99/p50 latency ratio")
+    assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None},
+        {"color": "yellow", "value": 5.0},
+        {"color": "red", "value": 10.0},
+    ]
+
+
+def test_coupling_matrix_covers_every_pair_of_online_boutique() -> None:
+    bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
+    control = grafana_dashboards.control_dashboard(grafana_dashboards.View.of(bundle))
+    panel = next(
+        p for p in control["panels"] if p["title"] == "Service coupling matrix"
+    )
+    assert panel["type"] == "table"
+    (transformation,) = panel["transformations"]
+    assert transformation["id"] == "groupingToMatrix"
+    assert transformation["options"]["rowField"] == "service_a"
+    assert transformation["options"]["columnField"] == "service_b"
+    (target,) = panel["targets"]
+    node = promql_parser.parse(target["expr"])
+    assert isinstance(node, promql_parser.VectorSelector)
+    # The query keeps every pair its series is recorded for: it matches the system only.
+    matchers = {str(m) for m in node.matchers.matchers}
+    assert len(matchers) == 1 and "online-boutique" in next(iter(matchers))
+    recorded = {
+        (rule.labels["service_a"], rule.labels["service_b"])
+        for group in bundle.rule_files["synchronisation"]
+        for rule in group.rules
+        if rule.record == node.name
+    }
+    assert bundle.plan.pairs and recorded == set(bundle.plan.pairs)
+
+
+def test_provisioning_files() -> None:
+    bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
+    files = grafana_dashboards.render(bundle)
+    provider = yaml.safe_load(
+        files[PurePosixPath("grafana/provisioning/dashboards/emergence.yaml")]
+    )
+    (entry,) = provider["providers"]
+    assert entry["type"] == "file"
+    assert entry["folder"] == "Emergence"
+    assert entry["options"]["path"] == (
+        "/var/lib/grafana/dashboards/emergence/online-boutique"
+    )
+    sources = yaml.safe_load(
+        files[PurePosixPath("grafana/provisioning/datasources/prometheus.yaml")]
+    )
+    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+
+
+def test_deterministic() -> None:
+    path = REPO / "specs" / "all-patterns.yaml"
+    assert grafana_dashboards.render(_bundle(path)) == grafana_dashboards.render(
+        _bundle(path)
+    )
+
+
+def test_spec_settings_reach_the_output(tmp_path: Path) -> None:
+    name = "a" + "-b" * 30 + "c"
+    spec = tmp_path / "long.yaml"
+    spec.write_text(
+        "apiVersion: emergence-ops/v1\n"
+        f"name: {name}\n"
+        "grafana:\n"
+        "  folder: Reliability\n"
+        "  datasource_url: http://prom.monitoring:9090\n"
+        "  tags: [shop]\n"
+        "services:\n"
+        "  - name: api\n",
+        encoding="utf-8",
+    )
+    files = grafana_dashboards.render(_bundle(spec))
+    dashboards = [
+        json.loads(text) for path, text in files.items() if path.suffix == ".json"
+    ]
+    assert {len(d["uid"]) <= UID_MAX for d in dashboards} == {True}
+    assert {tuple(d["tags"]) for d in dashboards} == {(name, "shop")}
+    provider = yaml.safe_load(
+        files[PurePosixPath("grafana/provisioning/dashboards/emergence.yaml")]
+    )
+    assert provider["providers"][0]["folder"] == "Reliability"
+    sources = yaml.safe_load(
+        files[PurePosixPath("grafana/provisioning/datasources/prometheus.yaml")]
+    )
+    assert sources["datasources"][0]["url"] == "http://prom.monitoring:9090"
