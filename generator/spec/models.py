@@ -359,6 +359,33 @@ class Service(StrictModel):
     disable: list[PatternId] = Field(default_factory=list)
 
 
+DATASOURCE_URL = re.compile(r"^https?://[^\s]+$")
+
+
+def _check_datasource_url(value: str) -> str:
+    if not DATASOURCE_URL.match(value):
+        raise ValueError(
+            f"{value!r} is not a Prometheus URL: use http:// or https:// without spaces"
+        )
+    return value
+
+
+class Grafana(StrictModel):
+    """Settings of the generated Grafana dashboards and provisioning files."""
+
+    folder: NonEmpty = Field(
+        "Emergence", description="Grafana folder the dashboards are provisioned into"
+    )
+    datasource_url: Annotated[str, AfterValidator(_check_datasource_url)] = Field(
+        "http://prometheus:9090",
+        description="URL of the Prometheus datasource, as Grafana's server reaches it",
+    )
+    tags: list[NonEmpty] = Field(
+        default_factory=lambda: ["emergence"],
+        description="tags of every generated dashboard; the spec name is added",
+    )
+
+
 class Spec(StrictModel):
     """A system: its services, how they call each other, and what counts as dangerous."""
 
@@ -378,3 +405,6 @@ class Spec(StrictModel):
     defaults: Defaults = Field(default_factory=Defaults)
     synchronisation: Synchronisation = Field(default_factory=Synchronisation)
     services: list[Service] = Field(min_length=1)
+    grafana: Grafana = Field(
+        default_factory=Grafana, description="Grafana dashboards and provisioning"
+    )

@@ -3,9 +3,9 @@
 from pathlib import PurePosixPath
 
 from generator.bundle import Bundle
-from generator.targets import prometheus_rules, promtool_tests
+from generator.targets import grafana_dashboards, prometheus_rules, promtool_tests
 
-TARGETS = (prometheus_rules, promtool_tests)
+TARGETS = (prometheus_rules, promtool_tests, grafana_dashboards)
 
 
 def render_bundle(bundle: Bundle) -> dict[PurePosixPath, str]:

@@ -1,0 +1,1141 @@
+"""Grafana dashboards and provisioning: out/<spec>/grafana/.
+
+Two dashboards per spec, built with grafanalib: the Emergence control dashboard (the whole
+system) and a service detail dashboard with a $service variable. Every query reads only
+series the generated recording rules record, the threshold series, or ALERTS, so the
+dashboards load fast and agree with the alerts. A panel whose series this spec records for
+no service is replaced by a text panel that explains the gap.
+
+grafanalib 0.7.1 writes schemaVersion 12 and fields of Grafana's old Angular panels
+(span, height, fieldOptions in bar gauges, string datasources, graph threshold objects).
+Grafana runs no migration on a dashboard that declares a current schemaVersion, so every
+panel is reduced to the fields of the current JSON model and its field config and options
+are written here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+from typing import Any
+
+from grafanalib import core as G
+from grafanalib._gen import DashboardEncoder
+
+from generator import naming, risk
+from generator.bundle import Bundle
+from generator.durations import format_duration
+from generator.output import dump_json, dump_yaml
+from generator.plan import SystemPlan
+from generator.promql import quote
+from generator.spec.checks import merge_thresholds
+from generator.spec.models import PatternId
+from generator.spec.thresholds import default_thresholds
+
+SCHEMA_VERSION = 39
+UID_MAX = 40
+"""Grafana rejects longer dashboard UIDs, and a rejected dashboard fails to provision."""
+CONTAINER_DASHBOARDS = "/var/lib/grafana/dashboards/emergence"
+"""Mount point of out/<spec>/grafana/dashboards inside Grafana's container, as in the README."""
+DATASOURCE_VAR = "datasource"
+DATASOURCE = {"type": "prometheus", "uid": "${" + DATASOURCE_VAR + "}"}
+DATASOURCE_NAME = "Prometheus"
+WIDTH = 24
+
+FIRING = 'alertstate="firing"'
+ALERTNAMES = f"alertname=~{quote(risk.ALERT_NAMES)}"
+
+HEALTH_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "HEALTHY", "color": "green", "index": 0},
+            "1": {"text": "WARNING", "color": "yellow", "index": 1},
+            "2": {"text": "CRITICAL", "color": "red", "index": 2},
+        },
+    }
+]
+PHASE_MAPPINGS = [
+    {
+        "type": "value",
+        "options": {
+            "0": {"text": "OK", "color": "green", "index": 0},
+            "1": {"text": "WARNING", "color": "yellow", "index": 1},
+            "2": {"text": "CRITICAL", "color": "red", "index": 2},
+        },
+    }
+]
+
+LIKELIHOOD_PANELS = (
+    PatternId.RETRY_STORM,
+    PatternId.THUNDERING_HERD,
+    PatternId.DEATH_SPIRAL,
+    PatternId.SYNCHRONISATION,
+)
+
+
+@dataclass(frozen=True)
+class Indicator:
+    """A recorded series drawn over time, with the threshold signal that colours it."""
+
+    series: str  # a Names attribute
+    title: str
+    unit: str
+    signal: str | None = None  # threshold signal; None draws no levels
+    levels: tuple[str, ...] = ("warning", "critical")
+
+
+CONTROL_INDICATORS = (
+    Indicator("latency_ratio", "p99/p50 latency ratio", "suffix:x", "latency_ratio"),
+    Indicator("retry_ratio", "Retry ratio", "percentunit", "retry_ratio"),
+    Indicator("gc_time", "GC time, worst instance", "percentunit", "gc_time"),
+    Indicator(
+        "max_partial",
+        "Maximum partial correlation",
+        "none",
+        "synchronisation",
+    ),
+)
+
+DETAIL_INDICATORS = (
+    Indicator("requests", "Request rate", "reqps"),
+    Indicator(
+        "load",
+        "Load ratio",
+        "percentunit",
+        "load",
+        ("warning", "critical", "transition"),
+    ),
+    Indicator("latency_ratio", "p99/p50 latency ratio", "suffix:x", "latency_ratio"),
+    Indicator("error_ratio", "Error ratio", "percentunit"),
+    Indicator("retry_ratio", "Retry ratio", "percentunit", "retry_ratio"),
+    Indicator("retry_growth", "Retry growth", "suffix:x", "retry_growth"),
+    Indicator(
+        "path_amplification",
+        "Path amplification",
+        "suffix:x",
+        "retry_amplification",
+        ("critical",),
+    ),
+    Indicator("max_partial", "Maximum partial correlation", "none", "synchronisation"),
+    Indicator("gc_time", "GC time, worst instance", "percentunit", "gc_time"),
+    Indicator("cache_miss_spike", "Cache miss spike", "suffix:x", "cache_miss_spike"),
+    Indicator(
+        "db_connection_ratio",
+        "Database connections / maximum",
+        "percentunit",
+        "db_connections",
+    ),
+)
+
+LEVEL_COLOURS = {
+    "warning": "yellow",
+    "critical": "red",
+    "transition": "purple",
+}
+
+# Keys of the current panel model that grafanalib's output may keep; everything else it
+# writes belongs to the Angular model or is null.
+PANEL_KEYS = (
+    "id",
+    "type",
+    "title",
+    "description",
+    "gridPos",
+    "targets",
+    "transformations",
+    "links",
+    "transparent",
+)
+TARGET_KEYS = ("expr", "legendFormat", "refId", "format", "instant")
+
+
+def render(bundle: Bundle) -> dict[PurePosixPath, str]:
+    """Return the two dashboards and the provisioning files of one spec."""
+    view = View.of(bundle)
+    files = {}
+    for dashboard in (control_dashboard(view), service_dashboard(view)):
+        name = f"grafana/dashboards/{dashboard['uid']}.json"
+        files[PurePosixPath(name)] = dump_json(dashboard)
+    files[PurePosixPath("grafana/provisioning/dashboards/emergence.yaml")] = dump_yaml(
+        dashboard_provider(view.plan), _header(bundle)
+    )
+    files[PurePosixPath("grafana/provisioning/datasources/prometheus.yaml")] = (
+        dump_yaml(datasource_provisioning(view.plan), _header(bundle))
+    )
+    return files
+
+
+def _header(bundle: Bundle) -> str:
+    return (
+        f"# Grafana provisioning generated by emergence-ops from "
+        f"{bundle.plan.path.name}; do not edit.\n"
+    )
+
+
+# --- what the spec records ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class View:
+    """The parts of a bundle the dashboards need: names, recorded series, levels."""
+
+    plan: SystemPlan
+    recorded: frozenset[str]
+    likelihoods: frozenset[PatternId]
+    levels: dict[str, dict[str, float]]
+    patterns_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, bundle: Bundle) -> View:
+        plan = bundle.plan
+        recorded = frozenset(
+            rule.record
+            for groups in bundle.rule_files.values()
+            for group in groups
+            for rule in group.rules
+            if rule.record is not None
+        )
+        coverage = risk.likelihood_coverage(plan, set(bundle.rule_files))
+        patterns: dict[str, set[str]] = {}
+        for groups in bundle.rule_files.values():
+            for group in groups:
+                for rule in group.rules:
+                    if rule.alert is not None:
+                        service = rule.labels[naming.SERVICE]
+                        patterns.setdefault(service, set()).add(
+                            rule.labels[naming.PATTERN]
+                        )
+        return cls(
+            plan=plan,
+            recorded=recorded,
+            likelihoods=frozenset(coverage),
+            levels=merge_thresholds(
+                default_thresholds(),
+                plan.spec.defaults.thresholds.model_dump(exclude_none=True),
+            ),
+            patterns_of={k: tuple(sorted(v)) for k, v in patterns.items()},
+        )
+
+    def name(self, series: str) -> str:
+        return getattr(self.plan.names, series)
+
+    def records(self, series: str) -> bool:
+        return self.name(series) in self.recorded
+
+    def select(self, series: str, **matchers: str) -> str:
+        """Return a selector of a recorded series of this system (a Names attribute, or
+        a full series name)."""
+        name = getattr(self.plan.names, series, series)
+        parts = [f"{naming.SYSTEM}={quote(self.plan.name)}"]
+        parts += [f"{key}={quote(value)}" for key, value in matchers.items()]
+        return f"{name}{{{', '.join(parts)}}}"
+
+    def threshold(self, signal: str, level: str, service: str | None = None) -> str:
+        matchers = {naming.SIGNAL: signal, naming.LEVEL: level}
+        if service is not None:
+            matchers = {naming.SERVICE: service, **matchers}
+        return self.select(naming.THRESHOLD, **matchers)
+
+    def steps(self, signal: str | None, levels: Sequence[str]) -> list[dict[str, Any]]:
+        """Colour steps from the spec's default levels: green below the first level,
+        then the level's colour from it on."""
+        steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+        if signal is None:
+            return steps
+        for level in levels:
+            if level in self.levels[signal]:
+                steps.append(
+                    {"color": LEVEL_COLOURS[level], "value": self.levels[signal][level]}
+                )
+        return steps
+
+    def alerts(self, service: str | None = None) -> str:
+        matchers = [FIRING, ALERTNAMES, f"{naming.SYSTEM}={quote(self.plan.name)}"]
+        if service is not None:
+            matchers.append(f"{naming.SERVICE}={quote(service)}")
+        return "ALERTS{" + ", ".join(matchers) + "}"
+
+
+# --- UIDs and provisioning -------------------------------------------------------------
+
+
+def dashboard_uid(spec_name: str, kind: str) -> str:
+    """Return emergence-<kind>-<spec>, or, past 40 characters, a prefix of it ending in
+    8 hex digits of its SHA-256, so the UID stays stable and unique per spec."""
+    uid = f"emergence-{kind}-{spec_name}"
+    if len(uid) <= UID_MAX:
+        return uid
+    digest = hashlib.sha256(uid.encode()).hexdigest()[:8]
+    return f"{uid[: UID_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def dashboard_provider(plan: SystemPlan) -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "providers": [
+            {
+                "name": f"emergence-{plan.name}",
+                "orgId": 1,
+                "folder": plan.spec.grafana.folder,
+                "type": "file",
+                "disableDeletion": False,
+                "allowUiUpdates": False,
+                "updateIntervalSeconds": 30,
+                "options": {
+                    "path": f"{CONTAINER_DASHBOARDS}/{plan.name}",
+                    "foldersFromFilesStructure": False,
+                },
+            }
+        ],
+    }
+
+
+def datasource_provisioning(plan: SystemPlan) -> dict[str, Any]:
+    return {
+        "apiVersion": 1,
+        "datasources": [
+            {
+                "name": DATASOURCE_NAME,
+                "type": "prometheus",
+                "uid": "prometheus",
+                "access": "proxy",
+                "url": plan.spec.grafana.datasource_url,
+                "isDefault": True,
+                "editable": False,
+                "jsonData": {"timeInterval": f"{plan.spec.scrape_interval}s"},
+            }
+        ],
+    }
+
+
+# --- layout ---------------------------------------------------------------------------
+
+
+class Grid:
+    """Panel positions, left to right in rows of 24 columns. A panel that does not fit
+    starts a new row below the tallest panel of the current one."""
+
+    def __init__(self) -> None:
+        self.x = 0
+        self.y = 0
+        self.row_height = 0
+
+    def place(self, w: int, h: int) -> G.GridPos:
+        if self.x + w > WIDTH:
+            self.newline()
+        pos = G.GridPos(h=h, w=w, x=self.x, y=self.y)
+        self.x += w
+        self.row_height = max(self.row_height, h)
+        return pos
+
+    def newline(self) -> None:
+        self.y += self.row_height
+        self.x = 0
+        self.row_height = 0
+
+
+# --- panels ---------------------------------------------------------------------------
+
+
+def _target(
+    expr: str, legend: str = "", ref: str = "A", instant: bool = False
+) -> G.Target:
+    return G.Target(
+        expr=expr,
+        legendFormat=legend,
+        refId=ref,
+        instant=instant,
+        format="table" if instant else "time_series",
+        datasource=DATASOURCE,
+    )
+
+
+def _targets(*queries: tuple[str, str]) -> list[G.Target]:
+    return [
+        _target(expr, legend, chr(ord("A") + i))
+        for i, (expr, legend) in enumerate(queries)
+    ]
+
+
+def _json(obj: Any) -> dict[str, Any]:
+    return json.loads(json.dumps(obj.to_json_data(), cls=DashboardEncoder))
+
+
+def _current(
+    raw: dict[str, Any],
+    defaults: dict[str, Any],
+    options: dict[str, Any],
+    overrides: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """Keep the current-model fields of grafanalib's panel and set the field config,
+    options and datasources of the current model."""
+    panel = {key: raw[key] for key in PANEL_KEYS if raw.get(key) is not None}
+    if not panel.get("description"):
+        panel.pop("description", None)
+    targets = []
+    for raw_target in raw.get("targets", []):
+        target = {key: raw_target[key] for key in TARGET_KEYS if key in raw_target}
+        target["range"] = not target.get("instant", False)
+        target["editorMode"] = "code"
+        target["datasource"] = dict(DATASOURCE)
+        targets.append(target)
+    panel["targets"] = targets
+    if targets:
+        panel["datasource"] = dict(DATASOURCE)
+    panel["fieldConfig"] = {"defaults": defaults, "overrides": overrides or []}
+    panel["options"] = options
+    return panel
+
+
+def _defaults(
+    unit: str,
+    steps: list[dict[str, Any]],
+    custom: dict[str, Any] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+    minimum: float | None = None,
+    maximum: float | None = None,
+    colour: str = "thresholds",
+) -> dict[str, Any]:
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "color": {"mode": colour},
+        "thresholds": {"mode": "absolute", "steps": steps},
+        "mappings": mappings or [],
+        "custom": custom or {},
+    }
+    if minimum is not None:
+        defaults["min"] = minimum
+    if maximum is not None:
+        defaults["max"] = maximum
+    return defaults
+
+
+REDUCE_LAST = {"calcs": ["lastNotNull"], "fields": "", "values": False}
+
+
+def timeseries(
+    title: str,
+    targets: list[G.Target],
+    pos: G.GridPos,
+    unit: str,
+    steps: list[dict[str, Any]],
+    draw_levels: bool = True,
+    description: str = "",
+    overrides: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    raw = _json(
+        G.TimeSeries(
+            title=title,
+            targets=targets,
+            gridPos=pos,
+            unit=unit,
+            description=description,
+        )
+    )
+    custom = {
+        key: value
+        for key, value in raw["fieldConfig"]["defaults"]["custom"].items()
+        if value is not None
+    }
+    custom["thresholdsStyle"] = {"mode": "line+area" if draw_levels else "off"}
+    custom["stacking"] = {"group": "A", "mode": "none"}
+    custom["scaleDistribution"] = {"type": "linear"}
+    return _current(
+        raw,
+        _defaults(unit, steps, custom, colour="palette-classic"),
+        {
+            "legend": {
+                "calcs": ["lastNotNull", "max"],
+                "displayMode": "table",
+                "placement": "right",
+                "showLegend": True,
+            },
+            "tooltip": {"mode": "multi", "sort": "desc"},
+        },
+        overrides,
+    )
+
+
+def stat(
+    title: str,
+    targets: list[G.Target],
+    pos: G.GridPos,
+    unit: str,
+    steps: list[dict[str, Any]],
+    mappings: list[dict[str, Any]] | None = None,
+    description: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> dict[str, Any]:
+    raw = _json(
+        G.Stat(title=title, targets=targets, gridPos=pos, description=description)
+    )
+    return _current(
+        raw,
+        _defaults(unit, steps, mappings=mappings, minimum=minimum, maximum=maximum),
+        {
+            "colorMode": "background",
+            "graphMode": "none",
+            "justifyMode": "auto",
+            "orientation": "auto",
+            "reduceOptions": REDUCE_LAST,
+            "textMode": "value_and_name",
+            "wideLayout": True,
+            "showPercentChange": False,
+        },
+    )
+
+
+def bargauge(
+    title: str,
+    targets: list[G.Target],
+    pos: G.GridPos,
+    unit: str,
+    steps: list[dict[str, Any]],
+    minimum: float | None = None,
+    maximum: float | None = None,
+    description: str = "",
+) -> dict[str, Any]:
+    raw = _json(
+        G.BarGauge(title=title, targets=targets, gridPos=pos, description=description)
+    )
+    return _current(
+        raw,
+        _defaults(unit, steps, minimum=minimum, maximum=maximum),
+        {
+            "displayMode": "gradient",
+            "orientation": "horizontal",
+            "reduceOptions": REDUCE_LAST,
+            "showUnfilled": True,
+            "valueMode": "color",
+            "namePlacement": "auto",
+            "sizing": "auto",
+            "minVizHeight": 16,
+            "minVizWidth": 8,
+            "maxVizHeight": 300,
+        },
+    )
+
+
+def table(
+    title: str,
+    targets: list[G.Target],
+    pos: G.GridPos,
+    unit: str,
+    steps: list[dict[str, Any]],
+    transformations: list[dict[str, Any]],
+    cell: str = "auto",
+    description: str = "",
+    minimum: float | None = None,
+    maximum: float | None = None,
+) -> dict[str, Any]:
+    raw = _json(
+        G.Table(
+            title=title,
+            targets=targets,
+            gridPos=pos,
+            transformations=transformations,
+            description=description,
+        )
+    )
+    custom = {
+        "align": "auto",
+        "cellOptions": {"type": cell},
+        "inspect": False,
+        "filterable": False,
+    }
+    return _current(
+        raw,
+        _defaults(unit, steps, custom, minimum=minimum, maximum=maximum),
+        {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+    )
+
+
+def text(title: str, content: str, pos: G.GridPos) -> dict[str, Any]:
+    raw = _json(G.Text(title=title, content=content, gridPos=pos))
+    panel = _current(raw, _defaults("none", [{"color": "green", "value": None}]), {})
+    panel["options"] = {
+        "mode": "markdown",
+        "content": content,
+        "code": {
+            "language": "plaintext",
+            "showLineNumbers": False,
+            "showMiniMap": False,
+        },
+    }
+    return panel
+
+
+def _absent(view: View, subject: str, pos: G.GridPos, title: str) -> dict[str, Any]:
+    return text(
+        title,
+        f"No service of {view.plan.name} has the signals of {subject}, so no rule records it.",
+        pos,
+    )
+
+
+def _level_overrides(levels: Iterable[str]) -> list[dict[str, Any]]:
+    """Draw the threshold series of a service detail panel as dashed lines in the
+    level's colour."""
+    return [
+        {
+            "matcher": {"id": "byName", "options": level},
+            "properties": [
+                {
+                    "id": "color",
+                    "value": {"mode": "fixed", "fixedColor": LEVEL_COLOURS[level]},
+                },
+                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+                {"id": "custom.fillOpacity", "value": 0},
+            ],
+        }
+        for level in levels
+    ]
+
+
+# --- dashboards -----------------------------------------------------------------------
+
+
+def control_dashboard(view: View) -> dict[str, Any]:
+    """Build the Emergence control dashboard of the whole system."""
+    plan = view.plan
+    grid = Grid()
+    panels: list[dict[str, Any]] = []
+    add = panels.append
+
+    add(
+        stat(
+            "System health",
+            _targets((view.select("system_health"), "")),
+            grid.place(6, 4),
+            "none",
+            view.steps(None, ()),
+            HEALTH_MAPPINGS,
+        )
+    )
+    add(
+        stat(
+            "System risk score",
+            _targets((view.select("system_risk"), "")),
+            grid.place(6, 4),
+            "none",
+            view.steps("risk", ("warning", "critical")),
+            minimum=0,
+            maximum=100,
+        )
+    )
+    add(
+        text(
+            "About",
+            "Every panel reads series recorded by the emergence rules of "
+            f"`{plan.name}`; colours follow the spec's default levels. "
+            "Per-service levels are drawn on the service detail dashboard.",
+            grid.place(12, 4),
+        )
+    )
+    grid.newline()
+
+    # Phase state.
+    add(
+        timeseries(
+            "Load against the phase transition",
+            _targets((view.select("load"), "{{service}}")),
+            grid.place(12, 8),
+            "percentunit",
+            view.steps("load", ("warning", "critical", "transition")),
+            description="Load ratio per service; the lines are the load warning, "
+            "critical and transition levels.",
+        )
+    )
+    add(
+        stat(
+            "Phase state",
+            _targets((view.select("phase_state"), "{{service}}")),
+            grid.place(6, 8),
+            "none",
+            view.steps(None, ()),
+            PHASE_MAPPINGS,
+        )
+    )
+    add(
+        stat(
+            "Time to phase transition",
+            _targets((view.select("time_to_transition"), "{{service}}")),
+            grid.place(6, 8),
+            "s",
+            [{"color": "blue", "value": None}],
+            description="Time until the load reaches its transition level at the "
+            f"current {_window(plan.spec.windows.trend)} slope; no value while load "
+            "is not rising.",
+        )
+    )
+    grid.newline()
+
+    # Emergence indicators.
+    for indicator in CONTROL_INDICATORS:
+        pos = grid.place(6, 8)
+        if not view.records(indicator.series):
+            add(_absent(view, indicator.title, pos, indicator.title))
+            continue
+        add(
+            timeseries(
+                indicator.title,
+                _targets((view.select(indicator.series), "{{service}}")),
+                pos,
+                indicator.unit,
+                view.steps(indicator.signal, indicator.levels),
+            )
+        )
+    grid.newline()
+
+    # Pattern likelihoods.
+    for pattern in LIKELIHOOD_PANELS:
+        title = f"Likelihood: {pattern.value.replace('_', ' ')}"
+        pos = grid.place(6, 8)
+        if pattern not in view.likelihoods:
+            add(_absent(view, pattern.value, pos, title))
+            continue
+        add(
+            bargauge(
+                title,
+                _targets(
+                    (
+                        view.select("likelihood", **{naming.PATTERN: pattern.value}),
+                        "{{service}}",
+                    )
+                ),
+                pos,
+                "percent",
+                _likelihood_steps(view, pattern),
+                minimum=0,
+                maximum=100,
+            )
+        )
+    grid.newline()
+
+    # Coupling matrix and feedback strength.
+    pos = grid.place(12, 10)
+    if view.records("pair_partial"):
+        add(coupling_matrix(view, pos))
+    else:
+        add(_absent(view, "synchronisation pairs", pos, "Service coupling matrix"))
+    amplification = view.records("path_amplification")
+    pos = grid.place(12, 10)
+    if amplification:
+        add(
+            bargauge(
+                "Path amplification now",
+                _targets((view.select("path_amplification"), "{{service}}")),
+                pos,
+                "suffix:x",
+                view.steps("retry_amplification", ("critical",)),
+                minimum=1,
+            )
+        )
+    else:
+        add(_absent(view, "retry amplification", pos, "Path amplification now"))
+    grid.newline()
+    if amplification:
+        runaway = (
+            f"max by ({naming.SYSTEM}) ("
+            f"{view.threshold('retry_amplification', 'critical')})"
+        )
+        add(
+            timeseries(
+                "Path amplification against the runaway threshold",
+                _targets(
+                    (view.select("path_amplification"), "{{service}}"),
+                    (runaway, "runaway threshold"),
+                ),
+                grid.place(12, 8),
+                "suffix:x",
+                view.steps(None, ()),
+                draw_levels=False,
+                overrides=_named_overrides("runaway threshold", "red"),
+                description="The runaway threshold is the highest "
+                "retry_amplification.critical level of the system's services.",
+            )
+        )
+        trend = _window(plan.spec.windows.trend)
+        add(
+            timeseries(
+                f"Path amplification change over {trend}",
+                _targets(
+                    (
+                        f"delta({view.select('path_amplification')}[{trend}])",
+                        "{{service}}",
+                    )
+                ),
+                grid.place(12, 8),
+                "suffix:x",
+                view.steps(None, ()),
+                draw_levels=False,
+            )
+        )
+        grid.newline()
+
+    # Risk and health.
+    add(
+        bargauge(
+            "Risk score per service",
+            _targets((view.select("risk"), "{{service}}")),
+            grid.place(12, 8),
+            "none",
+            view.steps("risk", ("warning", "critical")),
+            minimum=0,
+            maximum=100,
+        )
+    )
+    add(
+        stat(
+            "Health per service",
+            _targets((view.select("health"), "{{service}}")),
+            grid.place(12, 8),
+            "none",
+            view.steps(None, ()),
+            HEALTH_MAPPINGS,
+        )
+    )
+    grid.newline()
+    add(firing_alerts(view, view.alerts(), grid.place(24, 8)))
+
+    uid = dashboard_uid(plan.name, "control")
+    links = [_link("Service detail", dashboard_uid(plan.name, "service"))]
+    return _dashboard(view, f"Emergence control: {plan.name}", uid, panels, [], links)
+
+
+def coupling_matrix(view: View, pos: G.GridPos) -> dict[str, Any]:
+    """Pairwise partial correlation, service_a in rows and service_b in columns."""
+    return table(
+        "Service coupling matrix",
+        [_target(view.select("pair_partial"), instant=True)],
+        pos,
+        "none",
+        view.steps("synchronisation", ("warning", "critical")),
+        [
+            {
+                "id": "groupingToMatrix",
+                "options": {
+                    "rowField": naming.SERVICE_A,
+                    "columnField": naming.SERVICE_B,
+                    "valueField": "Value",
+                    "emptyValue": "empty",
+                },
+            }
+        ],
+        cell="color-background",
+        description="Partial correlation of each pair's request rate changes with the "
+        "entry traffic removed; each pair appears once.",
+        minimum=-1,
+        maximum=1,
+    )
+
+
+def firing_alerts(view: View, selector: str, pos: G.GridPos) -> dict[str, Any]:
+    return table(
+        "Firing emergence alerts",
+        [_target(selector, instant=True)],
+        pos,
+        "none",
+        view.steps(None, ()),
+        [
+            {
+                "id": "organize",
+                "options": {
+                    "excludeByName": {
+                        "Time": True,
+                        "Value": True,
+                        "__name__": True,
+                        "alertstate": True,
+                        naming.SYSTEM: True,
+                    },
+                    "indexByName": {
+                        naming.SERVICE: 0,
+                        "alertname": 1,
+                        naming.SEVERITY: 2,
+                        naming.PATTERN: 3,
+                        naming.TEAM: 4,
+                    },
+                    "renameByName": {},
+                },
+            }
+        ],
+    )
+
+
+def service_dashboard(view: View) -> dict[str, Any]:
+    """Build one dashboard for every service, chosen with the $service variable."""
+    plan = view.plan
+    grid = Grid()
+    panels: list[dict[str, Any]] = []
+    add = panels.append
+    service = "$service"
+    add(
+        stat(
+            "Health",
+            _targets((view.select("health", service=service), "")),
+            grid.place(6, 4),
+            "none",
+            view.steps(None, ()),
+            HEALTH_MAPPINGS,
+        )
+    )
+    add(
+        stat(
+            "Risk score",
+            _targets((view.select("risk", service=service), "")),
+            grid.place(6, 4),
+            "none",
+            view.steps("risk", ("warning", "critical")),
+            minimum=0,
+            maximum=100,
+        )
+    )
+    add(
+        stat(
+            "Phase state",
+            _targets((view.select("phase_state", service=service), "")),
+            grid.place(6, 4),
+            "none",
+            view.steps(None, ()),
+            PHASE_MAPPINGS,
+        )
+    )
+    add(
+        stat(
+            "Time to phase transition",
+            _targets((view.select("time_to_transition", service=service), "")),
+            grid.place(6, 4),
+            "s",
+            [{"color": "blue", "value": None}],
+        )
+    )
+    grid.newline()
+    for indicator in DETAIL_INDICATORS:
+        if not view.records(indicator.series):
+            continue
+        queries = [(view.select(indicator.series, service=service), "{{service}}")]
+        levels: tuple[str, ...] = ()
+        if indicator.signal is not None:
+            levels = tuple(
+                level
+                for level in indicator.levels
+                if level in view.levels[indicator.signal]
+            )
+            queries += [
+                (view.threshold(indicator.signal, level, service), level)
+                for level in levels
+            ]
+        add(
+            timeseries(
+                indicator.title,
+                _targets(*queries),
+                grid.place(12, 8),
+                indicator.unit,
+                view.steps(None, ()),
+                draw_levels=False,
+                overrides=_level_overrides(levels),
+                description="Dashed lines: this service's levels, read from the "
+                "recorded threshold series."
+                if levels
+                else "",
+            )
+        )
+    if view.likelihoods:
+        add(
+            timeseries(
+                "Pattern likelihoods",
+                _targets((view.select("likelihood", service=service), "{{pattern}}")),
+                grid.place(12, 8),
+                "percent",
+                view.steps(None, ()),
+                draw_levels=False,
+            )
+        )
+    grid.newline()
+    add(firing_alerts(view, view.alerts(service), grid.place(12, 8)))
+    add(text("Dependencies and runbooks", call_graph(view), grid.place(12, 8)))
+
+    uid = dashboard_uid(plan.name, "service")
+    variable = {
+        "name": "service",
+        "label": "Service",
+        "type": "query",
+        "datasource": dict(DATASOURCE),
+        "query": {
+            "query": f"label_values({view.select('health')}, service)",
+            "refId": "PrometheusVariableQueryEditor-VariableQuery",
+        },
+        "definition": f"label_values({view.select('health')}, service)",
+        "refresh": 1,
+        "sort": 1,
+        "includeAll": False,
+        "multi": False,
+        "hide": 0,
+        "regex": "",
+        "options": [],
+        "current": {},
+    }
+    links = [_link("Emergence control", dashboard_uid(plan.name, "control"))]
+    return _dashboard(
+        view,
+        f"Emergence service detail: {plan.name}",
+        uid,
+        panels,
+        [variable],
+        links,
+        service=service,
+    )
+
+
+def call_graph(view: View) -> str:
+    """Markdown table of every service's dependencies, dependants and runbooks."""
+    plan = view.plan
+    base = plan.spec.runbook_base_url.rstrip("/")
+    lines = [
+        "| service | depends on | depended on by | runbooks |",
+        "| --- | --- | --- | --- |",
+    ]
+    for service in sorted(plan.services, key=lambda s: s.name):
+        runbooks = ", ".join(
+            f"[{pattern}]({base}/{pattern}#{service.name})"
+            for pattern in view.patterns_of.get(service.name, ())
+        )
+        lines.append(
+            f"| {service.name} | {', '.join(service.depends_on) or '-'} | "
+            f"{', '.join(sorted(service.callers)) or '-'} | {runbooks or '-'} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def _likelihood_steps(view: View, pattern: PatternId) -> list[dict[str, Any]]:
+    """Yellow from the likelihood an indicator has at its warning level (the lowest one
+    among the pattern's indicators), red at 100 %, where it reaches its critical level."""
+    warnings = []
+    for indicator in risk.INDICATORS[pattern]:
+        levels = view.levels[indicator.signal]
+        low, warn, high = (levels.get(k) for k in ("baseline", "warning", "critical"))
+        if None not in (low, warn, high) and high > low:
+            warnings.append(round(100 * (warn - low) / (high - low), 1))
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    if warnings:
+        steps.append({"color": "yellow", "value": min(warnings)})
+    steps.append({"color": "red", "value": 100})
+    return steps
+
+
+def _named_overrides(name: str, colour: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "matcher": {"id": "byName", "options": name},
+            "properties": [
+                {"id": "color", "value": {"mode": "fixed", "fixedColor": colour}},
+                {"id": "custom.lineStyle", "value": {"fill": "dash", "dash": [10, 10]}},
+            ],
+        }
+    ]
+
+
+def _window(seconds: int) -> str:
+    return format_duration(seconds)
+
+
+def _link(title: str, uid: str) -> dict[str, Any]:
+    return {
+        "title": title,
+        "type": "link",
+        "url": f"/d/{uid}",
+        "icon": "dashboard",
+        "keepTime": True,
+        "includeVars": False,
+        "asDropdown": False,
+        "targetBlank": False,
+        "tags": [],
+        "tooltip": "",
+    }
+
+
+def _dashboard(
+    view: View,
+    title: str,
+    uid: str,
+    panels: list[dict[str, Any]],
+    variables: list[dict[str, Any]],
+    links: list[dict[str, Any]],
+    service: str | None = None,
+) -> dict[str, Any]:
+    plan = view.plan
+    for number, panel in enumerate(panels, start=1):
+        panel["id"] = number
+    tags = sorted({*plan.spec.grafana.tags, plan.name})
+    raw = _json(
+        G.Dashboard(
+            title=title,
+            uid=uid,
+            tags=tags,
+            timezone="browser",
+            refresh="1m",
+            editable=False,
+        )
+    )
+    datasource_variable = {
+        "name": DATASOURCE_VAR,
+        "label": "Datasource",
+        "type": "datasource",
+        "query": "prometheus",
+        "current": {},
+        "hide": 0,
+        "includeAll": False,
+        "multi": False,
+        "options": [],
+        "refresh": 1,
+        "regex": "",
+    }
+    annotation = {
+        "name": "Emergence alerts",
+        "datasource": dict(DATASOURCE),
+        "enable": True,
+        "hide": False,
+        "iconColor": "red",
+        "expr": view.alerts(service),
+        "step": "1m",
+        "titleFormat": "{{alertname}}",
+        "textFormat": "{{service}}: {{pattern}} {{severity}}",
+        "tagKeys": "service,pattern,severity",
+        "useValueForTime": False,
+    }
+    builtin = {
+        "builtIn": 1,
+        "datasource": {"type": "grafana", "uid": "-- Grafana --"},
+        "enable": True,
+        "hide": True,
+        "iconColor": "rgba(0, 211, 255, 1)",
+        "name": "Annotations & Alerts",
+        "type": "dashboard",
+    }
+    return {
+        "uid": raw["uid"],
+        "title": raw["title"],
+        "tags": raw["tags"],
+        "timezone": raw["timezone"],
+        "refresh": raw["refresh"],
+        "editable": raw["editable"],
+        "graphTooltip": 1,
+        "time": raw["time"],
+        "timepicker": {"refresh_intervals": raw["timepicker"]["refresh_intervals"]},
+        "schemaVersion": SCHEMA_VERSION,
+        "version": 1,
+        "id": None,
+        "fiscalYearStartMonth": 0,
+        "liveNow": False,
+        "weekStart": "",
+        "description": f"Generated by emergence-ops from {plan.path.name}; do not edit.",
+        "links": links,
+        "annotations": {"list": [builtin, annotation]},
+        "templating": {"list": [datasource_variable, *variables]},
+        "panels": panels,
+    }
