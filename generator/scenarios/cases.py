@@ -100,6 +100,22 @@ def alert_checks(
     return checks
 
 
+def silent_alert_checks(
+    plan: SystemPlan,
+    service: ServicePlan,
+    pattern: PatternId,
+    timeline: model.Timeline,
+    severities: Sequence[str] = ("warning", "critical"),
+) -> list[dict[str, Any]]:
+    """Return alert_rule_test entries that no alert of these severities fires at any of
+    the spread check points, for cases where the condition never holds."""
+    never = [False] * timeline.steps
+    checks = []
+    for severity in severities:
+        checks += alert_checks(plan, service, pattern, severity, never, timeline, False)
+    return checks
+
+
 def _last_active(condition: Sequence[bool], index: int) -> int:
     """Return the last step at or before `index` where the condition held.
 

@@ -18,6 +18,7 @@ from generator.scenarios.cases import (
     alert_checks,
     case,
     no_nan_checks,
+    silent_alert_checks,
     subject,
     value_check,
 )
@@ -356,17 +357,7 @@ def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     checks = no_nan_checks(plan, [plan.names.gc_time], seconds)
     checks.append(value_check(plan, service, plan.names.gc_time, 0.0, seconds))
     checks.append(absent_check(plan, service, plan.names.latency_ratio_slope, seconds))
-    alerts = []
-    for severity in SEVERITIES:
-        alerts += alert_checks(
-            plan,
-            service,
-            PATTERN,
-            severity,
-            [False] * traffic.timeline.steps,
-            traffic.timeline,
-            False,
-        )
+    alerts = silent_alert_checks(plan, service, PATTERN, traffic.timeline, SEVERITIES)
     series = input_series(traffic, SIGNALS) + _gc_series(service, worst, other)
     name = f"idle {service.name} records a GC share of 0 and raises nothing"
     return case(name, series, alerts, checks, traffic.timeline)

@@ -11,6 +11,7 @@ from generator.scenarios.cases import (
     alert_checks,
     case,
     no_nan_checks,
+    silent_alert_checks,
     subject,
     value_check,
 )
@@ -119,11 +120,6 @@ def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     names = [plan.names.latency_p50, plan.names.latency_p99, plan.names.latency_ratio]
     checks = no_nan_checks(plan, names, end)
     checks.append(absent_check(plan, service, plan.names.latency_ratio, end))
-    condition = [False] * traffic.timeline.steps
-    alerts = []
-    for severity in ("warning", "critical"):
-        alerts += alert_checks(
-            plan, service, PATTERN, severity, condition, traffic.timeline, False
-        )
+    alerts = silent_alert_checks(plan, service, PATTERN, traffic.timeline)
     name = f"idle {service.name} records no latency ratio and raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)

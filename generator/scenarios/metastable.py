@@ -15,6 +15,7 @@ from generator.scenarios.cases import (
     alert_checks,
     case,
     no_nan_checks,
+    silent_alert_checks,
     subject,
 )
 from generator.scenarios.phase_transition import modelled_load
@@ -392,14 +393,8 @@ def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     traffic = build_traffic(plan, service, [idle])
     names = [plan.names.load, plan.names.retry_ratio, plan.names.latency_ratio]
     checks = no_nan_checks(plan, names, idle.seconds)
-    alerts = alert_checks(
-        plan,
-        service,
-        PATTERN,
-        "critical",
-        [False] * traffic.timeline.steps,
-        traffic.timeline,
-        False,
+    alerts = silent_alert_checks(
+        plan, service, PATTERN, traffic.timeline, ("critical",)
     )
     name = f"idle {service.name} raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)

@@ -13,6 +13,7 @@ from generator.scenarios.cases import (
     alert_checks,
     case,
     no_nan_checks,
+    silent_alert_checks,
     subject,
     value_check,
 )
@@ -274,16 +275,6 @@ def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     ]
     checks = no_nan_checks(plan, names, end)
     checks.append(absent_check(plan, service, plan.names.time_to_transition, end))
-    alerts = []
-    for severity in ("warning", "critical"):
-        alerts += alert_checks(
-            plan,
-            service,
-            PATTERN,
-            severity,
-            [False] * traffic.timeline.steps,
-            traffic.timeline,
-            False,
-        )
+    alerts = silent_alert_checks(plan, service, PATTERN, traffic.timeline)
     name = f"idle {service.name} records no time to transition and raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)

@@ -11,6 +11,7 @@ from generator.scenarios.cases import (
     alert_checks,
     case,
     no_nan_checks,
+    silent_alert_checks,
     subject,
     value_check,
 )
@@ -213,16 +214,6 @@ def _idle(plan: SystemPlan, service: ServicePlan) -> TestCase:
     ]
     checks = no_nan_checks(plan, names, end)
     checks += [absent_check(plan, service, name, end) for name in names]
-    alerts = []
-    for severity in ("warning", "critical"):
-        alerts += alert_checks(
-            plan,
-            service,
-            PATTERN,
-            severity,
-            [False] * traffic.timeline.steps,
-            traffic.timeline,
-            False,
-        )
+    alerts = silent_alert_checks(plan, service, PATTERN, traffic.timeline)
     name = f"idle {service.name} records no retry ratio and raises nothing"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)
