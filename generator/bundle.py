@@ -81,9 +81,9 @@ def build_bundle(plan: SystemPlan) -> Bundle:
     return bundle
 
 
-# What a scenario raises when the spec's settings leave it no traffic that shows its case,
-# for example levels too close together for distinct histogram buckets, or a regex
-# matcher no example label value satisfies.
+# Exceptions a scenario raises when the spec's settings leave it no traffic that shows its
+# case. Examples: levels too close together for distinct histogram buckets, or a regex
+# matcher that no example label value satisfies.
 SCENARIO_FAILURES = (
     ScenarioError,
     UnmatchableSelector,

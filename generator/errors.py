@@ -1,6 +1,6 @@
 """Errors the generator reports to its users, and the exit code of each.
 
-GeneratorError                 exit_code 1 unless a subclass says otherwise
+GeneratorError                 exit_code 1 unless a subclass sets another
  +-- SpecErrors                every invalid value found in one run, with positions
  +-- CheckFailed               out/ is stale, or promtool rejected the generated files
  +-- ToolMissing               promtool or amtool is not installed (exit 3)

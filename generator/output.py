@@ -74,8 +74,8 @@ def replace_folder(
     target = target.absolute()
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    # mkdtemp creates the folder private (0700); the output is read by other users, such as
-    # a Prometheus server, so it takes the permissions a plain mkdir would give it.
+    # mkdtemp creates the folder with mode 0700. Other users read the output, a Prometheus
+    # server among them, so it takes the mode a plain mkdir would give it.
     staging.chmod(0o777 & ~_umask())
     try:
         write_tree(files, staging)
@@ -98,10 +98,10 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         staging.rename(target)
         return
     if _exchange(staging, target):
-        # staging now holds the previous tree, which the caller removes.
+        # staging now contains the previous tree, which the caller removes.
         return
     # NOTE: without renameat2, the old tree is moved aside and the new one moved in with
-    # two renames; a crash between them leaves the old tree in a .old- folder next to it.
+    # two renames. A crash between them leaves the old tree in a .old- folder next to it.
     aside = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
     aside.rmdir()
     target.rename(aside)

@@ -117,7 +117,8 @@ def service_context(
 
 
 def has_cpu_load(service: ServicePlan) -> bool:
-    """Whether the service's CPU share can be computed: usage and a limit from somewhere."""
+    """Return whether the service's CPU share can be computed, which needs its usage and
+    a limit from the spec or from kube-state-metrics."""
     if not service.has(Signal.CPU_USAGE):
         return False
     limit_given = (
@@ -127,7 +128,7 @@ def has_cpu_load(service: ServicePlan) -> bool:
 
 
 def has_load(service: ServicePlan) -> bool:
-    """Whether any load ratio can be computed for the service."""
+    """Return whether any load ratio can be computed for the service."""
     rps = (
         service.capacity is not None
         and service.capacity.requests_per_second is not None

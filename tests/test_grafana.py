@@ -292,7 +292,8 @@ def test_coupling_matrix_covers_every_pair_of_online_boutique() -> None:
     assert isinstance(node, promql_parser.VectorSelector)
     # The query keeps every pair its series is recorded for: it matches the system only.
     matchers = {str(m) for m in node.matchers.matchers}
-    assert len(matchers) == 1 and "online-boutique" in next(iter(matchers))
+    assert len(matchers) == 1
+    assert "online-boutique" in next(iter(matchers))
     recorded = {
         (rule.labels["service_a"], rule.labels["service_b"])
         for group in bundle.rule_files["synchronisation"]

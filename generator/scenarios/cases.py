@@ -220,7 +220,7 @@ def absent_check(
 def no_nan_checks(
     plan: SystemPlan, names: Sequence[str], at_seconds: int
 ) -> list[dict[str, Any]]:
-    """Return checks that none of the series holds NaN or an infinity anywhere in the system."""
+    """Return checks that no series of these names contains NaN or an infinity in the system."""
     checks = []
     for series in names:
         selector = f"{series}{{system={quote(plan.name)}}}"

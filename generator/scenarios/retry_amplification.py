@@ -73,7 +73,7 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     cases = []
     for side, factor in (("above", 1 + MARGIN), ("below", 1 - MARGIN)):
         if level * factor < 1:
-            continue  # fewer than one attempt per call cannot happen
+            continue  # every call makes at least one attempt, so no path product is below 1
         cases.append(_case(plan, service, caller, side, level * factor))
     cases.append(_noisy(plan, service, caller))
     return cases

@@ -79,7 +79,8 @@ def condition(service: ServicePlan, severity: str, signals: Signals) -> bool:
 
 
 def alert_value(signals: Signals, service: ServicePlan, severity: str) -> float | None:
-    """The alert's value: the level branch's ratio when it holds, else the short ratio."""
+    """Return the alert's value: the level branch's ratio when that branch is true,
+    else the short-window ratio."""
     if signals.ratio is not None and signals.ratio > service.threshold(
         "retry_ratio", severity
     ):

@@ -40,8 +40,10 @@ record nothing and test files stay small in large specs."""
 
 
 def tested_pairs(plan: SystemPlan) -> list[tuple[str, str]]:
-    """Return the pairs among at most MAX_SIMULATED services, taken pair by pair, pairs of
-    services behind the entry first; those come first in the result too."""
+    """Return the pairs among at most MAX_SIMULATED services, chosen pair by pair.
+
+    Pairs of services behind the entry are chosen first and come first in the result.
+    """
     ordered = sorted(plan.pairs, key=lambda pair: _touches_entry(plan, pair))
     chosen: set[str] = set()
     for pair in ordered:
@@ -59,8 +61,8 @@ def scenarios(plan: SystemPlan) -> list[TestCase]:
     if not pairs:
         return []
     cases = [_fan_out(plan, lockstep=None)]
-    # Entry services are the driver the partial correlation removes, so a lockstep burst
-    # is shown on two services behind them; a system made only of entries has none.
+    # Entry services are the driver that the partial correlation removes, so a lockstep
+    # burst is shown on two services behind them. A system of entries only has no such pair.
     if not _touches_entry(plan, pairs[0]):
         cases.append(_fan_out(plan, lockstep=pairs[0]))
     return cases
@@ -80,8 +82,8 @@ def simulate(
     entries = [name for name in members if name in plan.entry_services]
     for step in range(steps):
         daily = 1 + 0.3 * math.sin(2 * math.pi * step / steps)
-        # Each entry service has its own swings; their sum drives every other service,
-        # which adds a small variation of its own to its share of it.
+        # Each entry service has its own swings. Their sum drives every other service, which
+        # adds a small variation of its own to its share.
         entry_counts = {
             name: ENTRY_PER_STEP
             * factors[name]

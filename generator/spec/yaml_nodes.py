@@ -51,7 +51,7 @@ class Document:
 
 @dataclass
 class Problem:
-    """A value the YAML itself makes invalid, before any model sees it."""
+    """A value the YAML itself makes invalid, found before any model validates it."""
 
     path: Path_
     position: Position
