@@ -161,3 +161,24 @@ def test_presence_values_notation() -> None:
     present = (True,) * 3 + (False,) * 2 + (True,) * 2 + (False,)
     assert presence_values(present) == "0+1x2 _x2 5+1x1 _"
     assert presence_values((False, True)) == "_ 1"
+
+
+def test_spec_maximum_is_not_watched(tmp_path: Path) -> None:
+    from generator.patterns.signal_missing import watched
+    from generator.plan import plan_system
+    from generator.spec import load_spec
+    from generator.spec.models import Signal
+
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "apiVersion: emergence-ops/v1\nname: pool\nservices:\n"
+        "  - name: api\n"
+        "    database: {exporter: hikaricp-micrometer, match: {pool: p}, max_connections: 20}\n"
+        "  - name: db\n"
+        "    database: {exporter: hikaricp-micrometer, match: {pool: q}}\n"
+    )
+    plan = plan_system(load_spec(spec))
+
+    assert Signal.DB_CONNECTIONS_MAX not in watched(plan.service("api"))
+    assert Signal.DB_CONNECTIONS_MAX in watched(plan.service("db"))
+    assert Signal.DB_CONNECTIONS in watched(plan.service("api"))

@@ -721,3 +721,17 @@ def test_unused_default_team_need_not_be_listed(cli):
     result = cli.run("validate", spec)
 
     assert result.exit_code == 0
+
+
+def test_cascade_dependencies_must_be_whole(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\n"
+        "defaults: {thresholds: {cascade: {dependencies: 2.5}}}\nservices:\n  - name: api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 1
+    assert (
+        "cascade.dependencies: 2.5 is out of range: use a whole count" in result.stderr
+    )

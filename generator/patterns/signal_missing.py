@@ -15,11 +15,24 @@ from generator.patterns.base import Pattern, Rule, RuleGroup, Runbook, needs_sig
 from generator.plan import ServicePlan, SystemPlan
 from generator.rendering import render, service_context
 from generator.scenarios.signal_missing import scenarios
-from generator.spec.models import PatternId
+from generator.spec.models import PatternId, Signal
 
 SERVICES_PER_GROUP = 50
 SEVERITY = "warning"
 SUMMARY = "{service} has no {signal} series in the last {window}: {selector}"
+
+
+def watched(service: ServicePlan) -> list[Signal]:
+    """Return the signals whose absence the service's alerts report.
+
+    A database maximum is left out where the spec gives max_connections, because the
+    rules fall back to that number when the series is missing.
+    """
+    return [
+        signal
+        for signal in service.selectors
+        if not (signal is Signal.DB_CONNECTIONS_MAX and service.max_connections)
+    ]
 
 
 def covered_services(plan: SystemPlan) -> list[ServicePlan]:
@@ -27,7 +40,7 @@ def covered_services(plan: SystemPlan) -> list[ServicePlan]:
     return [
         service
         for service in plan.services
-        if PatternId.SIGNAL_MISSING not in service.disabled and service.selectors
+        if PatternId.SIGNAL_MISSING not in service.disabled and watched(service)
     ]
 
 
@@ -39,7 +52,7 @@ def system_groups(plan: SystemPlan, base: dict[str, Any]) -> list[RuleGroup]:
         rules = []
         for service in services[start : start + SERVICES_PER_GROUP]:
             context = service_context(plan, service, base)
-            for signal in service.selectors:
+            for signal in watched(service):
                 rules.append(_alert(plan, service, signal.value, context))
         groups.append(
             RuleGroup(

@@ -55,12 +55,12 @@ class Input:
 def watched_signals(plan: SystemPlan) -> list[Watched]:
     """Return every (service, signal) the rules watch, in rule order."""
     # The pattern module imports this one for its scenarios.
-    from generator.patterns.signal_missing import covered_services
+    from generator.patterns.signal_missing import covered_services, watched
 
     return [
-        Watched(service, signal.value, selector)
+        Watched(service, signal.value, service.selectors[signal])
         for service in covered_services(plan)
-        for signal, selector in service.selectors.items()
+        for signal in watched(service)
     ]
 
 

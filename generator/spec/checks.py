@@ -122,7 +122,37 @@ def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
     errors += window_errors + metastable_errors
     warnings += window_warnings + metastable_warnings
     errors += _check_evaluation_steps(spec)
+    warnings += _check_cascade_reach(spec)
     return errors, warnings
+
+
+def _check_cascade_reach(spec: Spec) -> list[Finding]:
+    """Warn where a spec sets cascade.dependencies above the number of a service's
+    dependencies, so its cascade alert could never fire and is left out. Services with one
+    dependency under the built-in level of 2 are common and get no warning."""
+    if spec.defaults.thresholds.cascade is None and all(
+        service.thresholds.cascade is None for service in spec.services
+    ):
+        return []
+    shared = merge_thresholds(
+        default_thresholds(), spec.defaults.thresholds.model_dump(exclude_none=True)
+    )
+    findings = []
+    for index, service in enumerate(spec.services):
+        if not service.depends_on or "cascade" in service.disable:
+            continue
+        own = merge_thresholds(shared, service.thresholds.model_dump(exclude_none=True))
+        needed = own["cascade"]["dependencies"]
+        if len(service.depends_on) < needed:
+            findings.append(
+                Finding(
+                    ("services", index, "depends_on"),
+                    f"{service.name!r} has {len(service.depends_on)} dependencies but "
+                    f"cascade.dependencies is {needed:g}, so it gets no cascade alert",
+                    "lower cascade.dependencies for this service, or disable cascade",
+                )
+            )
+    return findings
 
 
 def _check_evaluation_steps(spec: Spec) -> list[Finding]:

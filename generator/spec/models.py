@@ -203,7 +203,10 @@ def _range_check(kind: Kind):
         Kind.CORRELATION: (lambda x: 0 < x < 1, "a correlation above 0 and below 1"),
         Kind.MULTIPLIER: (lambda x: x >= 1, "a multiplier of at least 1"),
         Kind.RATE: (lambda x: x >= 0, "a rate of at least 0 per second"),
-        Kind.COUNT: (lambda x: x >= 1, "a count of at least 1"),
+        Kind.COUNT: (
+            lambda x: x >= 1 and float(x).is_integer(),
+            "a whole count of at least 1",
+        ),
         Kind.SCORE: (lambda x: 0 <= x <= 100, "a score from 0 to 100"),
     }
     accept, valid = bounds[kind]
