@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from generator import naming, risk
+from generator import naming, risk, topology
 from generator.patterns import CATALOGUE
 from generator.patterns.base import Alert, Pattern, Rule, RuleGroup, TestCase
 from generator.plan import ServicePlan, SystemPlan, plan_system
@@ -78,6 +78,12 @@ def build_bundle(plan: SystemPlan) -> Bundle:
     if risk_tests:
         bundle.tests[risk.PART] = risk_tests
         bundle.test_rule_files[risk.PART] = [THRESHOLDS_PART, risk.PART]
+    patterns = dict(bundle.rule_files)
+    topology_groups = topology.rule_groups(plan, patterns)
+    if topology_groups:
+        bundle.rule_files[topology.PART] = topology_groups
+        bundle.tests[topology.PART] = topology.scenarios(plan, patterns)
+        bundle.test_rule_files[topology.PART] = [topology.PART]
     return bundle
 
 

@@ -19,8 +19,13 @@ PATTERN = "pattern"
 SEVERITY = "severity"
 SIGNAL = "signal"
 LEVEL = "level"
+DEPENDENCY = "dependency"
 
 THRESHOLD = "service:emergence_threshold:constant"
+DEPENDENCY_INFO = "service:emergence_dependency:info"
+"""1 for each call edge: service calls dependency."""
+PATTERN_INFO = "service:emergence_pattern:info"
+"""1 for each pattern that has an alert for the service."""
 
 
 class Names:

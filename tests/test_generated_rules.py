@@ -75,6 +75,39 @@ def test_key_recordings_exist(generated: Path) -> None:
         assert f"record: {record}" in text, record
 
 
+def test_topology_series_match_the_spec(generated: Path) -> None:
+    """The dependency info series are the spec file's depends_on lists, read here
+    straight from the YAML, and the pattern info series name the patterns that have
+    alerts for the service."""
+    spec = yaml.safe_load((ROOT / "specs" / "online-boutique.yaml").read_text())
+    edges = {
+        (service["name"], dependency)
+        for service in spec["services"]
+        for dependency in service.get("depends_on", [])
+    }
+    folder = generated / "online-boutique" / "prometheus" / "rules"
+    (group,) = yaml.safe_load((folder / "topology.rules.yaml").read_text())["groups"]
+    recorded = {
+        (rule["labels"]["service"], rule["labels"]["dependency"])
+        for rule in group["rules"]
+        if rule["record"] == "service:emergence_dependency:info"
+    }
+    assert edges and recorded == edges
+    alerting = {
+        (rule["labels"]["service"], rule["labels"]["pattern"])
+        for path in folder.glob("*.rules.yaml")
+        for each in yaml.safe_load(path.read_text())["groups"]
+        for rule in each["rules"]
+        if "alert" in rule
+    }
+    patterns = {
+        (rule["labels"]["service"], rule["labels"]["pattern"])
+        for rule in group["rules"]
+        if rule["record"] == "service:emergence_pattern:info"
+    }
+    assert alerting and patterns == alerting
+
+
 def _series_values(text: str) -> list[float]:
     """Expand promtool's 'a+bxn' notation (the generated files use only this and plain numbers)."""
     values: list[float] = []
