@@ -13,6 +13,7 @@ import promql_parser
 import pytest
 import yaml
 
+from generator import tools
 from generator.bundle import Bundle, build_bundle
 from generator.plan import plan_system
 from generator.spec.loader import load_spec
@@ -276,31 +277,140 @@ def test_latency_ratio_colours_follow_the_default_levels() -> None:
     ]
 
 
-def test_coupling_matrix_covers_every_pair_of_online_boutique() -> None:
+def _panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
+    return next(p for p in dashboard["panels"] if p["title"] == title)
+
+
+def test_coupling_matrix_covers_every_pair_of_online_boutique(tmp_path: Path) -> None:
+    """promtool evaluates the matrix query over one sample per recorded pair: every
+    pair comes back in both orders with its value, and nothing else does."""
     bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
     control = grafana_dashboards.control_dashboard(grafana_dashboards.View.of(bundle))
-    panel = next(
-        p for p in control["panels"] if p["title"] == "Service coupling matrix"
-    )
+    panel = _panel(control, "Service coupling matrix")
     assert panel["type"] == "table"
     (transformation,) = panel["transformations"]
     assert transformation["id"] == "groupingToMatrix"
     assert transformation["options"]["rowField"] == "service_a"
     assert transformation["options"]["columnField"] == "service_b"
     (target,) = panel["targets"]
-    node = promql_parser.parse(target["expr"])
-    assert isinstance(node, promql_parser.VectorSelector)
-    # The query keeps every pair its series is recorded for: it matches the system only.
-    matchers = {str(m) for m in node.matchers.matchers}
-    assert len(matchers) == 1
-    assert "online-boutique" in next(iter(matchers))
-    recorded = {
+    name = bundle.plan.names.pair_partial
+    pairs = [
         (rule.labels["service_a"], rule.labels["service_b"])
         for group in bundle.rule_files["synchronisation"]
         for rule in group.rules
-        if rule.record == node.name
+        if rule.record == name
+    ]
+    assert bundle.plan.pairs and set(pairs) == set(bundle.plan.pairs)
+
+    def labels(a: str, b: str) -> str:
+        return f'{{service_a="{a}", service_b="{b}", system="online-boutique"}}'
+
+    values = {pair: round(0.01 * (i + 1), 2) for i, pair in enumerate(pairs)}
+    expected = [
+        {"labels": name + labels(*pair), "value": value}
+        for (a, b), value in values.items()
+        for pair in ((a, b), (b, a))
+    ]
+    document = {
+        "rule_files": [],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    {"series": name + labels(a, b), "values": f"{value}x2"}
+                    for (a, b), value in values.items()
+                ],
+                "promql_expr_test": [
+                    {"expr": target["expr"], "eval_time": "1m", "exp_samples": expected}
+                ],
+            }
+        ],
     }
-    assert bundle.plan.pairs and recorded == set(bundle.plan.pairs)
+    test_file = tmp_path / "matrix.test.yaml"
+    test_file.write_text(yaml.safe_dump(document), encoding="utf-8")
+    tools.test_rules([test_file])
+    # A query that drops the swapped copy fails the same test.
+    document["tests"][0]["promql_expr_test"][0]["expr"] = target["expr"].split(" or ")[
+        0
+    ]
+    test_file.write_text(yaml.safe_dump(document), encoding="utf-8")
+    with pytest.raises(tools.CheckFailed):
+        tools.test_rules([test_file])
+
+
+OVERRIDDEN = """apiVersion: emergence-ops/v1
+name: levels
+services:
+  - name: api
+    depends_on: [db]
+    thresholds:
+      latency_ratio: {warning: 3, critical: 4}
+  - name: db
+"""
+
+
+def test_control_colours_follow_each_services_levels(tmp_path: Path) -> None:
+    spec = tmp_path / "levels.yaml"
+    spec.write_text(OVERRIDDEN, encoding="utf-8")
+    control = grafana_dashboards.control_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    panel = _panel(control, "p99/p50 latency ratio")
+    assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None},
+        {"color": "yellow", "value": 5.0},
+        {"color": "red", "value": 10.0},
+    ]
+    # Only api differs from the defaults; its series is named by the legend {{service}}.
+    assert panel["targets"][0]["legendFormat"] == "{{service}}"
+    (override,) = panel["fieldConfig"]["overrides"]
+    assert override["matcher"] == {"id": "byName", "options": "api"}
+    assert override["properties"] == [
+        {
+            "id": "thresholds",
+            "value": {
+                "mode": "absolute",
+                "steps": [
+                    {"color": "green", "value": None},
+                    {"color": "yellow", "value": 3.0},
+                    {"color": "red", "value": 4.0},
+                ],
+            },
+        }
+    ]
+    # Panels of other signals keep the defaults for both services.
+    assert _panel(control, "Retry ratio")["fieldConfig"]["overrides"] == []
+
+
+def test_service_tables_follow_the_chosen_service() -> None:
+    bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
+    detail = grafana_dashboards.service_dashboard(grafana_dashboards.View.of(bundle))
+    uid = dashboard_uid(bundle.name, "service")
+    for title, matcher, column, link in (
+        ("Depends on", 'service="$service"', "dependency", f"/d/{uid}?var-service="),
+        (
+            "Depended on by",
+            'dependency="$service"',
+            "service",
+            f"/d/{uid}?var-service=",
+        ),
+        ("Runbooks", 'service="$service"', "pattern", "https://"),
+    ):
+        panel = _panel(detail, title)
+        (target,) = panel["targets"]
+        assert matcher in target["expr"], title
+        assert target["instant"] is True
+        (transformation,) = panel["transformations"]
+        assert transformation["options"]["include"]["names"] == [column]
+        (override,) = panel["fieldConfig"]["overrides"]
+        assert override["matcher"]["options"] == column
+        (url,) = [item["url"] for item in override["properties"][0]["value"]]
+        assert url.startswith(link), url
+    runbook = _panel(detail, "Runbooks")["fieldConfig"]["overrides"][0]
+    assert runbook["properties"][0]["value"][0]["url"].endswith(
+        "/${__value.raw}#${service}"
+    )
 
 
 def test_provisioning_files() -> None:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -48,7 +48,7 @@ WIDTH = 24
 FIRING = 'alertstate="firing"'
 ALERTNAMES = f"alertname=~{quote(risk.ALERT_NAMES)}"
 
-HEALTH_MAPPINGS = [
+HEALTH_MAPPINGS = (
     {
         "type": "value",
         "options": {
@@ -56,9 +56,9 @@ HEALTH_MAPPINGS = [
             "1": {"text": "WARNING", "color": "yellow", "index": 1},
             "2": {"text": "CRITICAL", "color": "red", "index": 2},
         },
-    }
-]
-PHASE_MAPPINGS = [
+    },
+)
+PHASE_MAPPINGS = (
     {
         "type": "value",
         "options": {
@@ -66,14 +66,42 @@ PHASE_MAPPINGS = [
             "1": {"text": "WARNING", "color": "yellow", "index": 1},
             "2": {"text": "CRITICAL", "color": "red", "index": 2},
         },
-    }
-]
+    },
+)
 
 LIKELIHOOD_PANELS = (
     PatternId.RETRY_STORM,
     PatternId.THUNDERING_HERD,
     PatternId.DEATH_SPIRAL,
     PatternId.SYNCHRONISATION,
+)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """A stat panel of one recorded value: its series, unit and colouring."""
+
+    title: str
+    series: str  # a Names attribute
+    unit: str = "none"
+    mappings: tuple[dict[str, Any], ...] = ()  # value to text and colour
+    signal: str | None = None  # coloured by this signal's warning and critical levels
+    colour: str = "green"  # the one colour of a reading with no signal and no mappings
+    bounds: tuple[float, float] | None = None
+    legend: str = "{{service}}"
+
+
+SYSTEM_HEALTH = Reading(
+    "System health", "system_health", mappings=HEALTH_MAPPINGS, legend=""
+)
+SYSTEM_RISK = Reading(
+    "System risk score", "system_risk", signal="risk", bounds=(0, 100), legend=""
+)
+HEALTH = Reading("Health", "health", mappings=HEALTH_MAPPINGS)
+RISK = Reading("Risk score", "risk", signal="risk", bounds=(0, 100))
+PHASE = Reading("Phase state", "phase_state", mappings=PHASE_MAPPINGS)
+TIME_TO_TRANSITION = Reading(
+    "Time to phase transition", "time_to_transition", "s", colour="blue"
 )
 
 
@@ -87,6 +115,21 @@ class Indicator:
     signal: str | None = None  # threshold signal; None draws no levels
     levels: tuple[str, ...] = ("warning", "critical")
 
+
+@dataclass(frozen=True)
+class Colours:
+    """A panel's threshold steps, and the per-series overrides of services whose own
+    levels differ from the spec's defaults."""
+
+    steps: list[dict[str, Any]]
+    overrides: tuple[dict[str, Any], ...] = ()
+
+    @classmethod
+    def fixed(cls, colour: str) -> Colours:
+        return cls([{"color": colour, "value": None}])
+
+
+PLAIN = Colours.fixed("green")
 
 CONTROL_INDICATORS = (
     Indicator("latency_ratio", "p99/p50 latency ratio", "suffix:x", "latency_ratio"),
@@ -187,7 +230,6 @@ class View:
     recorded: frozenset[str]
     likelihoods: frozenset[PatternId]
     levels: dict[str, dict[str, float]]
-    patterns_of: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, bundle: Bundle) -> View:
@@ -200,15 +242,6 @@ class View:
             if rule.record is not None
         )
         coverage = risk.likelihood_coverage(plan, set(bundle.rule_files))
-        patterns: dict[str, set[str]] = {}
-        for groups in bundle.rule_files.values():
-            for group in groups:
-                for rule in group.rules:
-                    if rule.alert is not None:
-                        service = rule.labels[naming.SERVICE]
-                        patterns.setdefault(service, set()).add(
-                            rule.labels[naming.PATTERN]
-                        )
         return cls(
             plan=plan,
             recorded=recorded,
@@ -217,7 +250,6 @@ class View:
                 default_thresholds(),
                 plan.spec.defaults.thresholds.model_dump(exclude_none=True),
             ),
-            patterns_of={k: tuple(sorted(v)) for k, v in patterns.items()},
         )
 
     def name(self, series: str) -> str:
@@ -240,18 +272,36 @@ class View:
             matchers = {naming.SERVICE: service, **matchers}
         return self.select(naming.THRESHOLD, **matchers)
 
-    def steps(self, signal: str | None, levels: Sequence[str]) -> list[dict[str, Any]]:
-        """Colour steps from the spec's default levels: green below the first level,
-        then the level's colour from it on."""
-        steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
-        if signal is None:
-            return steps
-        for level in levels:
-            if level in self.levels[signal]:
-                steps.append(
-                    {"color": LEVEL_COLOURS[level], "value": self.levels[signal][level]}
+    def colours(self, signal: str, levels: Sequence[str]) -> Colours:
+        """Return colour steps from the spec's default levels, and an override for each
+        service whose own levels differ, matched by the service's series name."""
+        return self._per_service(lambda thresholds: _steps(thresholds, signal, levels))
+
+    def likelihood_colours(self, pattern: PatternId) -> Colours:
+        return self._per_service(
+            lambda thresholds: _likelihood_steps(thresholds, pattern)
+        )
+
+    def _per_service(
+        self, steps_of: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]]
+    ) -> Colours:
+        default = steps_of(self.levels)
+        overrides = []
+        for service in sorted(self.plan.services, key=lambda s: s.name):
+            steps = steps_of(service.thresholds)
+            if steps != default:
+                overrides.append(
+                    {
+                        "matcher": {"id": "byName", "options": service.name},
+                        "properties": [
+                            {
+                                "id": "thresholds",
+                                "value": {"mode": "absolute", "steps": steps},
+                            }
+                        ],
+                    }
                 )
-        return steps
+        return Colours(default, tuple(overrides))
 
     def alerts(self, service: str | None = None) -> str:
         matchers = [FIRING, ALERTNAMES, f"{naming.SYSTEM}={quote(self.plan.name)}"]
@@ -369,7 +419,7 @@ def _current(
     raw: dict[str, Any],
     defaults: dict[str, Any],
     options: dict[str, Any],
-    overrides: list[dict[str, Any]] | None = None,
+    overrides: Sequence[dict[str, Any]] = (),
 ) -> dict[str, Any]:
     """Keep the current-model fields of grafanalib's panel and set the field config,
     options and datasources of the current model."""
@@ -386,7 +436,7 @@ def _current(
     panel["targets"] = targets
     if targets:
         panel["datasource"] = dict(DATASOURCE)
-    panel["fieldConfig"] = {"defaults": defaults, "overrides": overrides or []}
+    panel["fieldConfig"] = {"defaults": defaults, "overrides": list(overrides)}
     panel["options"] = options
     return panel
 
@@ -422,7 +472,7 @@ def timeseries(
     targets: list[G.Target],
     pos: G.GridPos,
     unit: str,
-    steps: list[dict[str, Any]],
+    colours: Colours,
     draw_levels: bool = True,
     description: str = "",
     overrides: list[dict[str, Any]] | None = None,
@@ -446,7 +496,7 @@ def timeseries(
     custom["scaleDistribution"] = {"type": "linear"}
     return _current(
         raw,
-        _defaults(unit, steps, custom, colour="palette-classic"),
+        _defaults(unit, colours.steps, custom, colour="palette-classic"),
         {
             "legend": {
                 "calcs": ["lastNotNull", "max"],
@@ -456,7 +506,29 @@ def timeseries(
             },
             "tooltip": {"mode": "multi", "sort": "desc"},
         },
-        overrides,
+        [*colours.overrides, *(overrides or [])],
+    )
+
+
+def reading(
+    view: View, item: Reading, pos: G.GridPos, description: str = "", **matchers: str
+) -> dict[str, Any]:
+    """Return the stat panel of a reading, over the series that `matchers` select."""
+    if item.signal is not None:
+        colours = view.colours(item.signal, ("warning", "critical"))
+    else:
+        colours = Colours.fixed(item.colour)
+    low, high = item.bounds or (None, None)
+    return stat(
+        item.title,
+        _targets((view.select(item.series, **matchers), item.legend)),
+        pos,
+        item.unit,
+        colours,
+        list(item.mappings),
+        description,
+        minimum=low,
+        maximum=high,
     )
 
 
@@ -465,7 +537,7 @@ def stat(
     targets: list[G.Target],
     pos: G.GridPos,
     unit: str,
-    steps: list[dict[str, Any]],
+    colours: Colours,
     mappings: list[dict[str, Any]] | None = None,
     description: str = "",
     minimum: float | None = None,
@@ -476,7 +548,9 @@ def stat(
     )
     return _current(
         raw,
-        _defaults(unit, steps, mappings=mappings, minimum=minimum, maximum=maximum),
+        _defaults(
+            unit, colours.steps, mappings=mappings, minimum=minimum, maximum=maximum
+        ),
         {
             "colorMode": "background",
             "graphMode": "none",
@@ -486,7 +560,9 @@ def stat(
             "textMode": "value_and_name",
             "wideLayout": True,
             "showPercentChange": False,
+            "percentChangeColorMode": "standard",
         },
+        colours.overrides,
     )
 
 
@@ -495,7 +571,7 @@ def bargauge(
     targets: list[G.Target],
     pos: G.GridPos,
     unit: str,
-    steps: list[dict[str, Any]],
+    colours: Colours,
     minimum: float | None = None,
     maximum: float | None = None,
     description: str = "",
@@ -505,7 +581,7 @@ def bargauge(
     )
     return _current(
         raw,
-        _defaults(unit, steps, minimum=minimum, maximum=maximum),
+        _defaults(unit, colours.steps, minimum=minimum, maximum=maximum),
         {
             "displayMode": "gradient",
             "orientation": "horizontal",
@@ -518,6 +594,7 @@ def bargauge(
             "minVizWidth": 8,
             "maxVizHeight": 300,
         },
+        colours.overrides,
     )
 
 
@@ -526,12 +603,13 @@ def table(
     targets: list[G.Target],
     pos: G.GridPos,
     unit: str,
-    steps: list[dict[str, Any]],
+    colours: Colours,
     transformations: list[dict[str, Any]],
     cell: str = "auto",
     description: str = "",
     minimum: float | None = None,
     maximum: float | None = None,
+    overrides: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     raw = _json(
         G.Table(
@@ -550,8 +628,14 @@ def table(
     }
     return _current(
         raw,
-        _defaults(unit, steps, custom, minimum=minimum, maximum=maximum),
-        {"showHeader": True, "cellHeight": "sm", "footer": {"show": False}},
+        _defaults(unit, colours.steps, custom, minimum=minimum, maximum=maximum),
+        {
+            "showHeader": True,
+            "cellHeight": "sm",
+            "frameIndex": 0,
+            "footer": {"show": False, "countRows": False, "reducer": []},
+        },
+        [*colours.overrides, *(overrides or [])],
     )
 
 
@@ -607,33 +691,15 @@ def control_dashboard(view: View) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     add = panels.append
 
-    add(
-        stat(
-            "System health",
-            _targets((view.select("system_health"), "")),
-            grid.place(6, 4),
-            "none",
-            view.steps(None, ()),
-            HEALTH_MAPPINGS,
-        )
-    )
-    add(
-        stat(
-            "System risk score",
-            _targets((view.select("system_risk"), "")),
-            grid.place(6, 4),
-            "none",
-            view.steps("risk", ("warning", "critical")),
-            minimum=0,
-            maximum=100,
-        )
-    )
+    add(reading(view, SYSTEM_HEALTH, grid.place(6, 4)))
+    add(reading(view, SYSTEM_RISK, grid.place(6, 4)))
     add(
         text(
             "About",
             "Every panel reads series recorded by the emergence rules of "
-            f"`{plan.name}`; colours follow the spec's default levels. "
-            "Per-service levels are drawn on the service detail dashboard.",
+            f"`{plan.name}`. Colours follow each service's own levels: the spec's "
+            "defaults, and an override for every service whose levels differ. "
+            "The service detail dashboard draws them as lines.",
             grid.place(12, 4),
         )
     )
@@ -646,28 +712,17 @@ def control_dashboard(view: View) -> dict[str, Any]:
             _targets((view.select("load"), "{{service}}")),
             grid.place(12, 8),
             "percentunit",
-            view.steps("load", ("warning", "critical", "transition")),
+            view.colours("load", ("warning", "critical", "transition")),
             description="Load ratio per service; the lines are the load warning, "
             "critical and transition levels.",
         )
     )
+    add(reading(view, PHASE, grid.place(6, 8)))
     add(
-        stat(
-            "Phase state",
-            _targets((view.select("phase_state"), "{{service}}")),
+        reading(
+            view,
+            TIME_TO_TRANSITION,
             grid.place(6, 8),
-            "none",
-            view.steps(None, ()),
-            PHASE_MAPPINGS,
-        )
-    )
-    add(
-        stat(
-            "Time to phase transition",
-            _targets((view.select("time_to_transition"), "{{service}}")),
-            grid.place(6, 8),
-            "s",
-            [{"color": "blue", "value": None}],
             description="Time until the load reaches its transition level at the "
             f"current {_window(plan.spec.windows.trend)} slope; no value while load "
             "is not rising.",
@@ -687,7 +742,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 _targets((view.select(indicator.series), "{{service}}")),
                 pos,
                 indicator.unit,
-                view.steps(indicator.signal, indicator.levels),
+                view.colours(indicator.signal, indicator.levels),
             )
         )
     grid.newline()
@@ -710,7 +765,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 ),
                 pos,
                 "percent",
-                _likelihood_steps(view, pattern),
+                view.likelihood_colours(pattern),
                 minimum=0,
                 maximum=100,
             )
@@ -732,7 +787,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 _targets((view.select("path_amplification"), "{{service}}")),
                 pos,
                 "suffix:x",
-                view.steps("retry_amplification", ("critical",)),
+                view.colours("retry_amplification", ("critical",)),
                 minimum=1,
             )
         )
@@ -753,7 +808,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 ),
                 grid.place(12, 8),
                 "suffix:x",
-                view.steps(None, ()),
+                PLAIN,
                 draw_levels=False,
                 overrides=_named_overrides("runaway threshold", "red"),
                 description="The runaway threshold is the highest "
@@ -772,7 +827,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 ),
                 grid.place(12, 8),
                 "suffix:x",
-                view.steps(None, ()),
+                PLAIN,
                 draw_levels=False,
             )
         )
@@ -785,21 +840,12 @@ def control_dashboard(view: View) -> dict[str, Any]:
             _targets((view.select("risk"), "{{service}}")),
             grid.place(12, 8),
             "none",
-            view.steps("risk", ("warning", "critical")),
+            view.colours("risk", ("warning", "critical")),
             minimum=0,
             maximum=100,
         )
     )
-    add(
-        stat(
-            "Health per service",
-            _targets((view.select("health"), "{{service}}")),
-            grid.place(12, 8),
-            "none",
-            view.steps(None, ()),
-            HEALTH_MAPPINGS,
-        )
-    )
+    add(reading(view, replace(HEALTH, title="Health per service"), grid.place(12, 8)))
     grid.newline()
     add(firing_alerts(view, view.alerts(), grid.place(24, 8)))
 
@@ -812,10 +858,10 @@ def coupling_matrix(view: View, pos: G.GridPos) -> dict[str, Any]:
     """Pairwise partial correlation, service_a in rows and service_b in columns."""
     return table(
         "Service coupling matrix",
-        [_target(view.select("pair_partial"), instant=True)],
+        [_target(symmetric(view.select("pair_partial")), instant=True)],
         pos,
         "none",
-        view.steps("synchronisation", ("warning", "critical")),
+        view.colours("synchronisation", ("warning", "critical")),
         [
             {
                 "id": "groupingToMatrix",
@@ -829,10 +875,23 @@ def coupling_matrix(view: View, pos: G.GridPos) -> dict[str, Any]:
         ],
         cell="color-background",
         description="Partial correlation of each pair's request rate changes with the "
-        "entry traffic removed; each pair appears once.",
+        "entry traffic removed. Each pair is recorded once and drawn on both sides of "
+        "the diagonal.",
         minimum=-1,
         maximum=1,
     )
+
+
+def symmetric(pairs: str) -> str:
+    """Return the pair series together with a copy whose service_a and service_b are
+    swapped, so the matrix has every pair in both its row and its column. The copy
+    passes through a temporary label, which an empty replacement then removes."""
+    a, b, tmp = quote(naming.SERVICE_A), quote(naming.SERVICE_B), quote("swap")
+    swapped = pairs
+    for target, source in ((tmp, a), (a, b), (b, tmp)):
+        swapped = f'label_replace({swapped}, {target}, "$1", {source}, "(.*)")'
+    swapped = f'label_replace({swapped}, {tmp}, "", {tmp}, ".*")'
+    return f"{pairs} or {swapped}"
 
 
 def firing_alerts(view: View, selector: str, pos: G.GridPos) -> dict[str, Any]:
@@ -841,7 +900,7 @@ def firing_alerts(view: View, selector: str, pos: G.GridPos) -> dict[str, Any]:
         [_target(selector, instant=True)],
         pos,
         "none",
-        view.steps(None, ()),
+        PLAIN,
         [
             {
                 "id": "organize",
@@ -874,46 +933,8 @@ def service_dashboard(view: View) -> dict[str, Any]:
     panels: list[dict[str, Any]] = []
     add = panels.append
     service = "$service"
-    add(
-        stat(
-            "Health",
-            _targets((view.select("health", service=service), "")),
-            grid.place(6, 4),
-            "none",
-            view.steps(None, ()),
-            HEALTH_MAPPINGS,
-        )
-    )
-    add(
-        stat(
-            "Risk score",
-            _targets((view.select("risk", service=service), "")),
-            grid.place(6, 4),
-            "none",
-            view.steps("risk", ("warning", "critical")),
-            minimum=0,
-            maximum=100,
-        )
-    )
-    add(
-        stat(
-            "Phase state",
-            _targets((view.select("phase_state", service=service), "")),
-            grid.place(6, 4),
-            "none",
-            view.steps(None, ()),
-            PHASE_MAPPINGS,
-        )
-    )
-    add(
-        stat(
-            "Time to phase transition",
-            _targets((view.select("time_to_transition", service=service), "")),
-            grid.place(6, 4),
-            "s",
-            [{"color": "blue", "value": None}],
-        )
-    )
+    for item in (HEALTH, RISK, PHASE, TIME_TO_TRANSITION):
+        add(reading(view, item, grid.place(6, 4), service=service))
     grid.newline()
     for indicator in DETAIL_INDICATORS:
         if not view.records(indicator.series):
@@ -936,7 +957,7 @@ def service_dashboard(view: View) -> dict[str, Any]:
                 _targets(*queries),
                 grid.place(12, 8),
                 indicator.unit,
-                view.steps(None, ()),
+                PLAIN,
                 draw_levels=False,
                 overrides=_level_overrides(levels),
                 description="Dashed lines: this service's levels, read from the "
@@ -952,13 +973,15 @@ def service_dashboard(view: View) -> dict[str, Any]:
                 _targets((view.select("likelihood", service=service), "{{pattern}}")),
                 grid.place(12, 8),
                 "percent",
-                view.steps(None, ()),
+                PLAIN,
                 draw_levels=False,
             )
         )
     grid.newline()
     add(firing_alerts(view, view.alerts(service), grid.place(12, 8)))
-    add(text("Dependencies and runbooks", call_graph(view), grid.place(12, 8)))
+    grid.newline()
+    for panel in topology_tables(view, grid):
+        add(panel)
 
     uid = dashboard_uid(plan.name, "service")
     variable = {
@@ -970,7 +993,6 @@ def service_dashboard(view: View) -> dict[str, Any]:
             "query": f"label_values({view.select('health')}, service)",
             "refId": "PrometheusVariableQueryEditor-VariableQuery",
         },
-        "definition": f"label_values({view.select('health')}, service)",
         "refresh": 1,
         "sort": 1,
         "includeAll": False,
@@ -978,7 +1000,6 @@ def service_dashboard(view: View) -> dict[str, Any]:
         "hide": 0,
         "regex": "",
         "options": [],
-        "current": {},
     }
     links = [_link("Emergence control", dashboard_uid(plan.name, "control"))]
     return _dashboard(
@@ -992,32 +1013,94 @@ def service_dashboard(view: View) -> dict[str, Any]:
     )
 
 
-def call_graph(view: View) -> str:
-    """Markdown table of every service's dependencies, dependants and runbooks."""
-    plan = view.plan
-    base = plan.spec.runbook_base_url.rstrip("/")
-    lines = [
-        "| service | depends on | depended on by | runbooks |",
-        "| --- | --- | --- | --- |",
-    ]
-    for service in sorted(plan.services, key=lambda s: s.name):
-        runbooks = ", ".join(
-            f"[{pattern}]({base}/{pattern}#{service.name})"
-            for pattern in view.patterns_of.get(service.name, ())
-        )
-        lines.append(
-            f"| {service.name} | {', '.join(service.depends_on) or '-'} | "
-            f"{', '.join(sorted(service.callers)) or '-'} | {runbooks or '-'} |"
-        )
-    return "\n".join(lines) + "\n"
+def topology_tables(view: View, grid: Grid) -> list[dict[str, Any]]:
+    """Return tables of the chosen service's dependencies, dependants and runbooks, read
+    from the topology info series. Each name links to its service's detail or runbook."""
+    detail = (
+        f"/d/{dashboard_uid(view.plan.name, 'service')}?var-service=${{__value.raw}}"
+        f"&var-{DATASOURCE_VAR}=${{{DATASOURCE_VAR}}}&${{__url_time_range}}"
+    )
+    runbook = (
+        f"{view.plan.spec.runbook_base_url.rstrip('/')}/${{__value.raw}}#${{service}}"
+    )
+    edges = naming.DEPENDENCY_INFO
+    tables = (
+        (
+            "Depends on",
+            view.select(edges, service="$service"),
+            naming.DEPENDENCY,
+            detail,
+        ),
+        (
+            "Depended on by",
+            view.select(edges, dependency="$service"),
+            naming.SERVICE,
+            detail,
+        ),
+        (
+            "Runbooks",
+            view.select(naming.PATTERN_INFO, service="$service"),
+            naming.PATTERN,
+            runbook,
+        ),
+    )
+    panels = []
+    for title, query, column, url in tables:
+        pos = grid.place(8, 8)
+        if query.split("{")[0] in view.recorded:
+            panels.append(_name_table(title, query, column, url, pos))
+        else:
+            panels.append(text(title, f"No service of {view.plan.name} has any.", pos))
+    return panels
 
 
-def _likelihood_steps(view: View, pattern: PatternId) -> list[dict[str, Any]]:
+def _name_table(
+    title: str, query: str, column: str, url: str, pos: G.GridPos
+) -> dict[str, Any]:
+    """A one-column table of the `column` label of an info series, each cell a link."""
+    link = {"title": f"Open {column}", "url": url, "targetBlank": False}
+    return table(
+        title,
+        [_target(query, instant=True)],
+        pos,
+        "none",
+        PLAIN,
+        [
+            {
+                "id": "filterFieldsByName",
+                "options": {"include": {"names": [column]}},
+            }
+        ],
+        overrides=[
+            {
+                "matcher": {"id": "byName", "options": column},
+                "properties": [{"id": "links", "value": [link]}],
+            }
+        ],
+    )
+
+
+def _steps(
+    thresholds: dict[str, dict[str, float]], signal: str, levels: Sequence[str]
+) -> list[dict[str, Any]]:
+    """Green below the first level, then each level's colour from its value on."""
+    steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
+    for level in levels:
+        if level in thresholds[signal]:
+            steps.append(
+                {"color": LEVEL_COLOURS[level], "value": thresholds[signal][level]}
+            )
+    return steps
+
+
+def _likelihood_steps(
+    thresholds: dict[str, dict[str, float]], pattern: PatternId
+) -> list[dict[str, Any]]:
     """Yellow from the likelihood an indicator has at its warning level (the lowest one
     among the pattern's indicators), red at 100 %, where it reaches its critical level."""
     warnings = []
     for indicator in risk.INDICATORS[pattern]:
-        levels = view.levels[indicator.signal]
+        levels = thresholds[indicator.signal]
         low, warn, high = (levels.get(k) for k in ("baseline", "warning", "critical"))
         if None not in (low, warn, high) and high > low:
             warnings.append(round(100 * (warn - low) / (high - low), 1))
@@ -1087,7 +1170,6 @@ def _dashboard(
         "label": "Datasource",
         "type": "datasource",
         "query": "prometheus",
-        "current": {},
         "hide": 0,
         "includeAll": False,
         "multi": False,
