@@ -23,10 +23,19 @@ generate: $(STAMP) ## Generate out/ from specs/*.yaml
 check: $(STAMP) tools ## Fail when out/ is stale or promtool rejects it
 	$(BIN)/emergence check $(SPECS) -o out
 
-tools: ## Install promtool and amtool (Debian packages) when missing
+tools: ## Install promtool, amtool, node (Debian) and tools/grafana-schema (npm) when missing
 	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 			--no-install-recommends prometheus prometheus-alertmanager; \
+	fi
+	@if ! command -v npm >/dev/null; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
+			--no-install-recommends nodejs npm; \
+	fi
+	@# npm ci writes node_modules/.package-lock.json, so a newer lock file means a stale install.
+	@if [ ! -f tools/grafana-schema/node_modules/.package-lock.json ] || \
+		[ tools/grafana-schema/package-lock.json -nt tools/grafana-schema/node_modules/.package-lock.json ]; then \
+		npm ci --prefix tools/grafana-schema --no-audit --no-fund --loglevel=error >/dev/null; \
 	fi
 
 test: $(STAMP) tools ## Run every test, with the real promtool
