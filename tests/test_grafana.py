@@ -281,7 +281,7 @@ def _panel(dashboard: dict[str, Any], title: str) -> dict[str, Any]:
     return next(p for p in dashboard["panels"] if p["title"] == title)
 
 
-def test_coupling_matrix_covers_every_pair_of_online_boutique(tmp_path: Path) -> None:
+def test_coupling_matrix_has_both_orders(tmp_path: Path) -> None:
     """promtool evaluates the matrix query over one sample per recorded pair: every
     pair comes back in both orders with its value, and nothing else does."""
     bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
@@ -350,19 +350,21 @@ services:
 """
 
 
-def test_control_colours_follow_each_services_levels(tmp_path: Path) -> None:
+def test_control_colours_per_service(tmp_path: Path) -> None:
     spec = tmp_path / "levels.yaml"
     spec.write_text(OVERRIDDEN, encoding="utf-8")
     control = grafana_dashboards.control_dashboard(
         grafana_dashboards.View.of(_bundle(spec))
     )
     panel = _panel(control, "p99/p50 latency ratio")
+
     assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
         {"color": "green", "value": None},
         {"color": "yellow", "value": 5.0},
         {"color": "red", "value": 10.0},
     ]
-    # Only api differs from the defaults; its series is named by the legend {{service}}.
+
+    # Only api differs from the defaults. Its series is named by the legend {{service}}.
     assert panel["targets"][0]["legendFormat"] == "{{service}}"
     (override,) = panel["fieldConfig"]["overrides"]
     assert override["matcher"] == {"id": "byName", "options": "api"}
@@ -379,11 +381,12 @@ def test_control_colours_follow_each_services_levels(tmp_path: Path) -> None:
             },
         }
     ]
+
     # Panels of other signals keep the defaults for both services.
     assert _panel(control, "Retry ratio")["fieldConfig"]["overrides"] == []
 
 
-def test_service_tables_follow_the_chosen_service() -> None:
+def test_service_tables_filter_by_service() -> None:
     bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
     detail = grafana_dashboards.service_dashboard(grafana_dashboards.View.of(bundle))
     uid = dashboard_uid(bundle.name, "service")
