@@ -23,8 +23,9 @@ generate: $(STAMP) ## Generate out/ from specs/*.yaml
 check: $(STAMP) tools ## Fail when out/ is stale or promtool rejects it
 	$(BIN)/emergence check $(SPECS) -o out
 
-tools: ## Install promtool, amtool, node (Debian) and tools/grafana-schema (npm) when missing
-	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null; then \
+tools: ## Install Prometheus, amtool, node (Debian) and tools/grafana-schema (npm) if missing
+	@if ! command -v promtool >/dev/null || ! command -v amtool >/dev/null || \
+		! command -v prometheus >/dev/null; then \
 		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y \
 			--no-install-recommends prometheus prometheus-alertmanager; \
 	fi
