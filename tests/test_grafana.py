@@ -386,6 +386,66 @@ def test_control_colours_per_service(tmp_path: Path) -> None:
     assert _panel(control, "Retry ratio")["fieldConfig"]["overrides"] == []
 
 
+def test_timeseries_colour_by_level_where_levels_differ(tmp_path: Path) -> None:
+    """Grafana draws the threshold bands of a time series panel from its first series
+    only, so a panel whose services' levels differ colours each line by its own levels."""
+    spec = tmp_path / "levels.yaml"
+    spec.write_text(OVERRIDDEN, encoding="utf-8")
+    control = grafana_dashboards.control_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    differing = _panel(control, "p99/p50 latency ratio")["fieldConfig"]["defaults"]
+    assert differing["color"] == {"mode": "thresholds"}
+    assert differing["custom"]["gradientMode"] == "scheme"
+    assert differing["custom"]["thresholdsStyle"] == {"mode": "off"}
+
+    uniform = _panel(control, "Retry ratio")["fieldConfig"]["defaults"]
+    assert uniform["color"] == {"mode": "palette-classic"}
+    assert uniform["custom"]["thresholdsStyle"] == {"mode": "line+area"}
+
+
+def test_system_risk_colours_use_the_lowest_levels(tmp_path: Path) -> None:
+    """The system's health compares its risk with the lowest levels any service sets,
+    and the system risk panel turns yellow and red at the same levels."""
+    spec = tmp_path / "risk.yaml"
+    spec.write_text(
+        OVERRIDDEN.replace(
+            "  - name: db\n",
+            "  - name: db\n    thresholds:\n      risk: {warning: 20, critical: 50}\n",
+        ),
+        encoding="utf-8",
+    )
+    control = grafana_dashboards.control_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    panel = _panel(control, "System risk score")
+    assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
+        {"color": "green", "value": None},
+        {"color": "yellow", "value": 20.0},
+        {"color": "red", "value": 50.0},
+    ]
+    assert panel["fieldConfig"]["overrides"] == []
+
+
+def test_level_lines_cannot_match_a_service(tmp_path: Path) -> None:
+    """A service named like a level keeps its own line style: level lines have a
+    legend with a space, which no service name has."""
+    spec = tmp_path / "names.yaml"
+    spec.write_text(
+        "apiVersion: emergence-ops/v1\nname: names\nservices:\n"
+        "  - name: warning\n    depends_on: [critical]\n  - name: critical\n",
+        encoding="utf-8",
+    )
+    detail = grafana_dashboards.service_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    panel = _panel(detail, "p99/p50 latency ratio")
+    legends = [target["legendFormat"] for target in panel["targets"]]
+    assert legends == ["{{service}}", "warning level", "critical level"]
+    matched = [o["matcher"]["options"] for o in panel["fieldConfig"]["overrides"]]
+    assert matched == ["warning level", "critical level"]
+
+
 def test_service_tables_filter_by_service() -> None:
     bundle = _bundle(REPO / "specs" / "online-boutique.yaml")
     detail = grafana_dashboards.service_dashboard(grafana_dashboards.View.of(bundle))
@@ -431,7 +491,21 @@ def test_provisioning_files() -> None:
     sources = yaml.safe_load(
         files[PurePosixPath("grafana/provisioning/datasources/prometheus.yaml")]
     )
-    assert sources["datasources"][0]["url"] == "http://prometheus:9090"
+    (source,) = sources["datasources"]
+    assert source["url"] == "http://prometheus:9090"
+    assert source["name"] == "Prometheus (online-boutique)"
+    assert source["uid"] == "emergence-online-boutique"
+    # Grafana rejects a second default, so the provisioned one is not the default.
+    assert source["isDefault"] is False
+    # Each dashboard's datasource variable starts at the provisioned datasource.
+    for path, content in files.items():
+        if path.suffix == ".json":
+            variable = json.loads(content)["templating"]["list"][0]
+            assert variable["type"] == "datasource"
+            assert variable["current"] == {
+                "text": source["name"],
+                "value": source["uid"],
+            }
 
 
 def test_deterministic() -> None:
@@ -448,8 +522,8 @@ def test_spec_settings_reach_the_output(tmp_path: Path) -> None:
         "apiVersion: emergence-ops/v1\n"
         f"name: {name}\n"
         "grafana:\n"
-        "  folder: Reliability\n"
-        "  datasource_url: http://prom.monitoring:9090\n"
+        "  folder: Reliability $HOME\n"
+        "  datasource_url: http://prom.monitoring:9090/${PATH}\n"
         "  tags: [shop]\n"
         "services:\n"
         "  - name: api\n",
@@ -464,8 +538,9 @@ def test_spec_settings_reach_the_output(tmp_path: Path) -> None:
     provider = yaml.safe_load(
         files[PurePosixPath("grafana/provisioning/dashboards/emergence.yaml")]
     )
-    assert provider["providers"][0]["folder"] == "Reliability"
+    # Grafana expands $NAME in provisioning files, and $$ is its literal $.
+    assert provider["providers"][0]["folder"] == "Reliability $$HOME"
     sources = yaml.safe_load(
         files[PurePosixPath("grafana/provisioning/datasources/prometheus.yaml")]
     )
-    assert sources["datasources"][0]["url"] == "http://prom.monitoring:9090"
+    assert sources["datasources"][0]["url"] == "http://prom.monitoring:9090/$${PATH}"

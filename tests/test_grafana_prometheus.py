@@ -524,7 +524,7 @@ def test_drawn_levels_are_the_service_levels(
         for title, target in targets:
             signal = re.search(r'signal="(\w+)"', target["expr"])[1]
             level = re.search(r'level="(\w+)"', target["expr"])[1]
-            assert target["legendFormat"] == level, title
+            assert target["legendFormat"] == f"{level} level", title
             assert level in LEVEL_COLOURS, title
             rows = _rows(prometheus, interpolate(target["expr"], service.name))
             where = (service.name, title, level)
@@ -545,7 +545,7 @@ def test_latency_levels_of_frontend(
     for target in panel["targets"][1:]:
         (row,) = _rows(prometheus, interpolate(target["expr"], "frontend"))
         levels[target["legendFormat"]] = float(row["value"][1])
-    assert levels == {"warning": 5.0, "critical": 10.0}
+    assert levels == {"warning level": 5.0, "critical level": 10.0}
 
 
 @pytest.mark.parametrize("spec", [path.stem for path in SPECS])

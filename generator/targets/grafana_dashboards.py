@@ -42,7 +42,6 @@ CONTAINER_DASHBOARDS = "/var/lib/grafana/dashboards/emergence"
 """Mount point of out/<spec>/grafana/dashboards inside Grafana's container, as in the README."""
 DATASOURCE_VAR = "datasource"
 DATASOURCE = {"type": "prometheus", "uid": "${" + DATASOURCE_VAR + "}"}
-DATASOURCE_NAME = "Prometheus"
 WIDTH = 24
 
 FIRING = 'alertstate="firing"'
@@ -88,14 +87,14 @@ class Reading:
     signal: str | None = None  # coloured by this signal's warning and critical levels
     colour: str = "green"  # the one colour of a reading with no signal and no mappings
     bounds: tuple[float, float] | None = None
-    legend: str = "{{service}}"
+    system: bool = False  # one series for the system, with no service label
 
 
 SYSTEM_HEALTH = Reading(
-    "System health", "system_health", mappings=HEALTH_MAPPINGS, legend=""
+    "System health", "system_health", mappings=HEALTH_MAPPINGS, system=True
 )
 SYSTEM_RISK = Reading(
-    "System risk score", "system_risk", signal="risk", bounds=(0, 100), legend=""
+    "System risk score", "system_risk", signal="risk", bounds=(0, 100), system=True
 )
 HEALTH = Reading("Health", "health", mappings=HEALTH_MAPPINGS)
 RISK = Reading("Risk score", "risk", signal="risk", bounds=(0, 100))
@@ -142,6 +141,16 @@ CONTROL_INDICATORS = (
         "synchronisation",
     ),
 )
+# Why a control panel has no series: what no service of the spec has.
+MISSING = {
+    "latency_ratio": "no service has a latency histogram",
+    "retry_ratio": "no service has a retry counter",
+    "gc_time": "no service has a GC time signal",
+    "max_partial": "synchronisation has no pair to correlate. A pair needs two services "
+    "with request rates and synchronisation enabled, besides a lone entry service, and an "
+    "entry service with request rates",
+    "path_amplification": "no service has both a request and a retry counter",
+}
 
 DETAIL_INDICATORS = (
     Indicator("requests", "Request rate", "reqps"),
@@ -277,6 +286,16 @@ class View:
         service whose own levels differ, matched by the service's series name."""
         return self._per_service(lambda thresholds: _steps(thresholds, signal, levels))
 
+    def system_colours(self, signal: str, levels: Sequence[str]) -> Colours:
+        """Return colour steps from the lowest level any service sets, the levels the
+        system's own rules compare with."""
+        lowest = {
+            level: min(s.thresholds[signal][level] for s in self.plan.services)
+            for level in levels
+            if all(level in s.thresholds[signal] for s in self.plan.services)
+        }
+        return Colours(_steps({signal: lowest}, signal, levels))
+
     def likelihood_colours(self, pattern: PatternId) -> Colours:
         return self._per_service(
             lambda thresholds: _likelihood_steps(thresholds, pattern)
@@ -314,13 +333,34 @@ class View:
 
 
 def dashboard_uid(spec_name: str, kind: str) -> str:
-    """Return emergence-<kind>-<spec>, or, past 40 characters, a prefix of it ending in
-    8 hex digits of its SHA-256, so the UID stays stable and unique per spec."""
-    uid = f"emergence-{kind}-{spec_name}"
+    """Return emergence-<kind>-<spec>, shortened by short_uid."""
+    return short_uid(f"emergence-{kind}-{spec_name}")
+
+
+def datasource_uid(spec_name: str) -> str:
+    """Return emergence-<spec>, shortened by short_uid. Each spec gets its own datasource,
+    so several specs, or a Grafana with a Prometheus datasource of its own, can share one
+    Grafana."""
+    return short_uid(f"emergence-{spec_name}")
+
+
+def datasource_name(spec_name: str) -> str:
+    return f"Prometheus ({spec_name})"
+
+
+def short_uid(uid: str) -> str:
+    """Return the UID, or, past 40 characters, a prefix of it ending in 8 hex digits of
+    its SHA-256, so the UID stays stable and unique per spec."""
     if len(uid) <= UID_MAX:
         return uid
     digest = hashlib.sha256(uid.encode()).hexdigest()[:8]
     return f"{uid[: UID_MAX - len(digest) - 1].rstrip('-')}-{digest}"
+
+
+def provisioned(value: str) -> str:
+    """Return a value for a provisioning file. Grafana replaces $NAME and ${NAME} there
+    with environment variables, and $$ with a literal $."""
+    return value.replace("$", "$$")
 
 
 def dashboard_provider(plan: SystemPlan) -> dict[str, Any]:
@@ -330,7 +370,7 @@ def dashboard_provider(plan: SystemPlan) -> dict[str, Any]:
             {
                 "name": f"emergence-{plan.name}",
                 "orgId": 1,
-                "folder": plan.spec.grafana.folder,
+                "folder": provisioned(plan.spec.grafana.folder),
                 "type": "file",
                 "disableDeletion": False,
                 "allowUiUpdates": False,
@@ -349,12 +389,13 @@ def datasource_provisioning(plan: SystemPlan) -> dict[str, Any]:
         "apiVersion": 1,
         "datasources": [
             {
-                "name": DATASOURCE_NAME,
+                "name": datasource_name(plan.name),
                 "type": "prometheus",
-                "uid": "prometheus",
+                "uid": datasource_uid(plan.name),
                 "access": "proxy",
-                "url": plan.spec.grafana.datasource_url,
-                "isDefault": True,
+                "url": provisioned(plan.spec.grafana.datasource_url),
+                # Grafana rejects a provisioning file that marks a second default.
+                "isDefault": False,
                 "editable": False,
                 "jsonData": {"timeInterval": f"{plan.spec.scrape_interval}s"},
             }
@@ -491,12 +532,23 @@ def timeseries(
         for key, value in raw["fieldConfig"]["defaults"]["custom"].items()
         if value is not None
     }
-    custom["thresholdsStyle"] = {"mode": "line+area" if draw_levels else "off"}
+    # Grafana keeps one set of thresholds per axis scale (UPlotConfigBuilder in
+    # @grafana/ui), so where services' levels differ, each line is coloured by its own.
+    per_service = bool(colours.overrides)
+    bands = draw_levels and not per_service
+    custom["thresholdsStyle"] = {"mode": "line+area" if bands else "off"}
     custom["stacking"] = {"group": "A", "mode": "none"}
     custom["scaleDistribution"] = {"type": "linear"}
+    if per_service:
+        custom["gradientMode"] = "scheme"
     return _current(
         raw,
-        _defaults(unit, colours.steps, custom, colour="palette-classic"),
+        _defaults(
+            unit,
+            colours.steps,
+            custom,
+            colour="thresholds" if per_service else "palette-classic",
+        ),
         {
             "legend": {
                 "calcs": ["lastNotNull", "max"],
@@ -514,14 +566,18 @@ def reading(
     view: View, item: Reading, pos: G.GridPos, description: str = "", **matchers: str
 ) -> dict[str, Any]:
     """Return the stat panel of a reading, over the series that `matchers` select."""
-    if item.signal is not None:
-        colours = view.colours(item.signal, ("warning", "critical"))
-    else:
+    levels = ("warning", "critical")
+    if item.signal is None:
         colours = Colours.fixed(item.colour)
+    elif item.system:
+        colours = view.system_colours(item.signal, levels)
+    else:
+        colours = view.colours(item.signal, levels)
     low, high = item.bounds or (None, None)
+    legend = "" if item.system else "{{service}}"
     return stat(
         item.title,
-        _targets((view.select(item.series, **matchers), item.legend)),
+        _targets((view.select(item.series, **matchers), legend)),
         pos,
         item.unit,
         colours,
@@ -654,12 +710,18 @@ def text(title: str, content: str, pos: G.GridPos) -> dict[str, Any]:
     return panel
 
 
-def _absent(view: View, subject: str, pos: G.GridPos, title: str) -> dict[str, Any]:
+def _absent(view: View, title: str, pos: G.GridPos, reason: str) -> dict[str, Any]:
     return text(
         title,
-        f"No service of {view.plan.name} has the signals of {subject}, so no rule records it.",
+        f"No rule of `{view.plan.name}` records this panel's series: {reason}.",
         pos,
     )
+
+
+def _level_name(level: str) -> str:
+    """Return the legend of a level line. It has a space, which no service name has, so a
+    service's own series never takes a level line's style."""
+    return f"{level} level"
 
 
 def _level_overrides(levels: Iterable[str]) -> list[dict[str, Any]]:
@@ -667,7 +729,7 @@ def _level_overrides(levels: Iterable[str]) -> list[dict[str, Any]]:
     level's colour."""
     return [
         {
-            "matcher": {"id": "byName", "options": level},
+            "matcher": {"id": "byName", "options": _level_name(level)},
             "properties": [
                 {
                     "id": "color",
@@ -734,7 +796,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
     for indicator in CONTROL_INDICATORS:
         pos = grid.place(6, 8)
         if not view.records(indicator.series):
-            add(_absent(view, indicator.title, pos, indicator.title))
+            add(_absent(view, indicator.title, pos, MISSING[indicator.series]))
             continue
         add(
             timeseries(
@@ -752,7 +814,8 @@ def control_dashboard(view: View) -> dict[str, Any]:
         title = f"Likelihood: {pattern.value.replace('_', ' ')}"
         pos = grid.place(6, 8)
         if pattern not in view.likelihoods:
-            add(_absent(view, pattern.value, pos, title))
+            reason = f"no service has the signals of {pattern.value.replace('_', ' ')}"
+            add(_absent(view, title, pos, reason))
             continue
         add(
             bargauge(
@@ -777,7 +840,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
     if view.records("pair_partial"):
         add(coupling_matrix(view, pos))
     else:
-        add(_absent(view, "synchronisation pairs", pos, "Service coupling matrix"))
+        add(_absent(view, "Service coupling matrix", pos, MISSING["max_partial"]))
     amplification = view.records("path_amplification")
     pos = grid.place(12, 10)
     if amplification:
@@ -792,7 +855,8 @@ def control_dashboard(view: View) -> dict[str, Any]:
             )
         )
     else:
-        add(_absent(view, "retry amplification", pos, "Path amplification now"))
+        reason = MISSING["path_amplification"]
+        add(_absent(view, "Path amplification now", pos, reason))
     grid.newline()
     if amplification:
         runaway = (
@@ -948,7 +1012,7 @@ def service_dashboard(view: View) -> dict[str, Any]:
                 if level in view.levels[indicator.signal]
             )
             queries += [
-                (view.threshold(indicator.signal, level, service), level)
+                (view.threshold(indicator.signal, level, service), _level_name(level))
                 for level in levels
             ]
         add(
@@ -1057,7 +1121,8 @@ def topology_tables(view: View, grid: Grid) -> list[dict[str, Any]]:
 def _name_table(
     title: str, query: str, column: str, url: str, pos: G.GridPos
 ) -> dict[str, Any]:
-    """A one-column table of the `column` label of an info series, each cell a link."""
+    """Return a one-column table of the `column` label of an info series, each cell a
+    link."""
     link = {"title": f"Open {column}", "url": url, "targetBlank": False}
     return table(
         title,
@@ -1134,7 +1199,7 @@ def _link(title: str, uid: str) -> dict[str, Any]:
         "url": f"/d/{uid}",
         "icon": "dashboard",
         "keepTime": True,
-        "includeVars": False,
+        "includeVars": True,
         "asDropdown": False,
         "targetBlank": False,
         "tags": [],
@@ -1170,6 +1235,11 @@ def _dashboard(
         "label": "Datasource",
         "type": "datasource",
         "query": "prometheus",
+        # The provisioned datasource is not the default one, so it is chosen here.
+        "current": {
+            "text": datasource_name(plan.name),
+            "value": datasource_uid(plan.name),
+        },
         "hide": 0,
         "includeAll": False,
         "multi": False,
