@@ -128,7 +128,10 @@ def _services_for(plan: SystemPlan, pattern: Pattern) -> list[ServicePlan]:
             lacking.setdefault(", ".join(missing), []).append(service)
             continue
         chosen.append(service)
-    for missing, services in lacking.items():
+    # plan.services is in callers-first order, but the messages follow the spec's order.
+    for services in lacking.values():
+        services.sort(key=lambda s: s.index)
+    for missing, services in sorted(lacking.items(), key=lambda item: item[1][0].index):
         names = ", ".join(f"services[{s.index}] {s.name!r}" for s in services[:10])
         more = f" and {len(services) - 10} more" if len(services) > 10 else ""
         message = (

@@ -9,12 +9,16 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 import pytest
+import yaml
 
 from generator import __version__
 from generator.cli import main
+from generator.spec import load_spec
+from generator.spec.models import Spec
 
 # The console script that pip installed next to the interpreter running the tests.
 CONSOLE_SCRIPT = Path(sys.executable).with_name("emergence")
@@ -119,6 +123,46 @@ def test_schema_prints_spec_json_schema(cli):
     assert "apiVersion" in schema["properties"]
     assert "services" in schema["required"]
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+def _schema_defaults(schema: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
+    """Return the keys of an object schema that have a default, with that default, and
+    the same for nested objects that have no default of their own."""
+    if "$ref" in node:
+        node = schema["$defs"][node["$ref"].removeprefix("#/$defs/")]
+    values: dict[str, Any] = {}
+    for key, field in node.get("properties", {}).items():
+        if "default" in field:
+            values[key] = field["default"]
+        elif "$ref" in field:
+            nested = _schema_defaults(schema, field)
+            if nested:
+                values[key] = nested
+    return values
+
+
+def test_schema_defaults_are_valid_input(cli):
+    schema = json.loads(cli.run("schema").stdout)
+    spec = _schema_defaults(schema, schema)
+    service = _schema_defaults(schema, schema["properties"]["services"]["items"])
+    spec.update(
+        apiVersion="emergence-ops/v1",
+        name="shop",
+        services=[{**service, "name": "api"}],
+    )
+    path = cli.write_spec(yaml.safe_dump(spec, sort_keys=False))
+
+    result = cli.run("validate", path)
+
+    assert spec["scrape_interval"] == "15s"
+    assert spec["windows"]["baseline"] == "1h"
+    assert result.exit_code == 0, result.stderr
+    minimal = {
+        "apiVersion": "emergence-ops/v1",
+        "name": "shop",
+        "services": [{"name": "api"}],
+    }
+    assert load_spec(path).spec == Spec.model_validate(minimal)
 
 
 def test_validate_writes_nothing(cli):

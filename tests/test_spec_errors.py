@@ -1,12 +1,21 @@
 """Invalid spec files: each error names file:line:column, the field, the value and a fix.
 
 Every case runs `emergence generate` over an out/ folder that a valid spec produced first,
-and checks that the failed run left every byte of it in place.
+and checks that the failed run left every byte of it in place. The last tests check the
+warnings that valid specs get while their rules and tests are generated.
 """
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+
+from generator.bundle import Bundle, build_bundle
+from generator.plan import plan_system
+from generator.scenarios.synchronisation import _shown
+from generator.spec import load_spec
 
 LONG_NAME = "a" * 64
 
@@ -154,6 +163,297 @@ services:
         "services[0].depends_on[0]",
         ["'api' depends on itself"],
         id="dependency-on-itself",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: dup
+services:
+  - name: a
+    depends_on: [b, b]
+  - name: b
+""",
+        "5:21",
+        "services[0].depends_on[1]",
+        [
+            "duplicate service 'b'",
+            "services[0].depends_on[0] already lists 'b'; remove this entry",
+        ],
+        id="dependency-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: a
+    depends_on: [b]
+    path_amplification_excludes: [b, b]
+  - name: b
+""",
+        "6:38",
+        "services[0].path_amplification_excludes[1]",
+        [
+            "duplicate service 'b'",
+            "services[0].path_amplification_excludes[0] already lists 'b'",
+        ],
+        id="path-amplification-exclude-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    disable: [cascade, cascade]
+""",
+        "5:24",
+        "services[0].disable[1]",
+        [
+            "duplicate pattern 'cascade'",
+            "services[0].disable[0] already lists 'cascade'",
+        ],
+        id="disable-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+synchronisation:
+  entry_services: [a, a]
+services:
+  - name: a
+""",
+        "4:23",
+        "synchronisation.entry_services[1]",
+        [
+            "duplicate service 'a'",
+            "synchronisation.entry_services[0] already lists 'a'",
+        ],
+        id="entry-service-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+synchronisation:
+  groups: {checkout: [a, b, a]}
+services:
+  - name: a
+  - name: b
+""",
+        "4:29",
+        "synchronisation.groups.checkout[2]",
+        [
+            "duplicate service 'a'",
+            "synchronisation.groups.checkout[0] already lists 'a'",
+        ],
+        id="group-member-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+teams: [web, payments, web]
+services:
+  - name: api
+    team: web
+""",
+        "3:24",
+        "teams[2]",
+        ["duplicate team 'web'", "teams[0] already lists 'web'"],
+        id="team-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+grafana:
+  tags: [emergence, shop, emergence]
+services:
+  - name: api
+""",
+        "4:27",
+        "grafana.tags[2]",
+        ["duplicate tag 'emergence'", "grafana.tags[0] already lists 'emergence'"],
+        id="grafana-tag-repeated",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+grafana:
+  folder: "   "
+services:
+  - name: api
+""",
+        "4:11",
+        "grafana.folder",
+        ["'   ' is blank", "write at least one character other than whitespace"],
+        id="grafana-folder-blank",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+grafana:
+  folder: "Emergence\\tops"
+services:
+  - name: api
+""",
+        "4:11",
+        "grafana.folder",
+        [
+            "'Emergence\\tops' contains the control character '\\t'",
+            "write it on one line without tabs or other control characters",
+        ],
+        id="grafana-folder-tab",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+grafana:
+  tags: [emergence, "  "]
+services:
+  - name: api
+""",
+        "4:21",
+        "grafana.tags[1]",
+        ["'  ' is blank", "write at least one character other than whitespace"],
+        id="grafana-tag-blank",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+grafana:
+  tags: ["x\\ny"]
+services:
+  - name: api
+""",
+        "4:10",
+        "grafana.tags[0]",
+        ["'x\\ny' contains the control character '\\n'"],
+        id="grafana-tag-newline",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+teams: ["  "]
+services:
+  - name: api
+""",
+        "3:9",
+        "teams[0]",
+        ["'  ' is blank"],
+        id="teams-entry-blank",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+defaults:
+  team: "web\\nops"
+services:
+  - name: api
+""",
+        "4:9",
+        "defaults.team",
+        ["'web\\nops' contains the control character '\\n'"],
+        id="default-team-newline",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: api
+    team: " "
+""",
+        "5:11",
+        "services[0].team",
+        ["' ' is blank"],
+        id="service-team-blank",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+runbook_base_url: https://runbooks.example.com/${env}
+services:
+  - name: api
+""",
+        "3:19",
+        "runbook_base_url",
+        [
+            "'https://runbooks.example.com/${env}' is not a runbook base URL: "
+            "it contains '$'",
+            "Grafana expands as a variable ($name, ${...}) in data link URLs",
+            "write it as %24",
+        ],
+        id="runbook-url-dollar",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+runbook_base_url: https://runbooks.example.com/{team}
+services:
+  - name: api
+""",
+        "3:19",
+        "runbook_base_url",
+        [
+            "it contains '{'",
+            "Prometheus reads as template syntax ({{ ... }}) in alert annotations",
+            "write it as %7B or %7D",
+        ],
+        id="runbook-url-brace",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+runbook_base_url: "https://runbooks.example.com/run books"
+services:
+  - name: api
+""",
+        "3:19",
+        "runbook_base_url",
+        [
+            "it contains ' '",
+            "which can end the link early in the HTML or Markdown",
+            "space %20",
+        ],
+        id="runbook-url-space",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+runbook_base_url: https://runbooks.example.com/it's
+services:
+  - name: api
+""",
+        "3:19",
+        "runbook_base_url",
+        ['it contains "\'"', "' %27"],
+        id="runbook-url-single-quote",
+    ),
+    pytest.param(
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+runbook_base_url: 'https://runbooks.example.com/"x"'
+services:
+  - name: api
+""",
+        "3:19",
+        "runbook_base_url",
+        ["it contains '\"'", '" %22'],
+        id="runbook-url-double-quote",
     ),
     pytest.param(
         """\
@@ -735,3 +1035,104 @@ def test_cascade_dependencies_must_be_whole(cli):
     assert (
         "cascade.dependencies: 2.5 is out of range: use a whole count" in result.stderr
     )
+
+
+def test_dollar_valid_in_grafana_settings(cli):
+    # Grafana expands $VAR in provisioning files, so the generator writes $ there as $$.
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\n"
+        "grafana:\n  folder: $team dashboards\n"
+        "  datasource_url: http://prometheus:9090/$prefix\n"
+        "services:\n  - name: api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 0, result.stderr
+
+
+def test_runbook_url_percent_encoded_valid(cli):
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\n"
+        "runbook_base_url: https://runbooks.example.com/%24env/run%20books\n"
+        "services:\n  - name: api\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 0, result.stderr
+
+
+def _bundle(folder: Path, text: str) -> Bundle:
+    path = folder / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return build_bundle(plan_system(load_spec(path)))
+
+
+def test_left_out_warning_lists_spec_order(tmp_path):
+    # Callers come first in the plan (w, y, then z and x), which is not the spec's order.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: order
+services:
+  - name: z
+    profile: custom
+  - name: y
+    depends_on: [z, x]
+  - name: x
+    profile: custom
+  - name: w
+    depends_on: [y]
+    profile: custom
+""",
+    )
+    latency = [w for w in bundle.plan.warnings if "pattern latency_ratio" in w]
+    death_spiral = [w for w in bundle.plan.warnings if "pattern death_spiral" in w]
+
+    assert len(latency) == 1
+    assert "for services[0] 'z', services[2] 'x', services[3] 'w': " in latency[0]
+    assert len(death_spiral) == 2
+    assert (
+        "for services[0] 'z', services[2] 'x', services[3] 'w': " in (death_spiral[0])
+    )
+    assert "for services[1] 'y': " in death_spiral[1]
+
+
+def test_correlation_warning_rounded(tmp_path):
+    # A warning level this low lets the healthy fan-out of the scenario reach it, so the
+    # synchronisation tests are left out with a warning that names the correlation.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: sync
+defaults:
+  thresholds:
+    synchronisation: {baseline: 0.01, warning: 0.02, critical: 0.03}
+services:
+  - name: front
+    depends_on: [a, b, c]
+  - name: a
+  - name: b
+  - name: c
+""",
+    )
+    warnings = [w for w in bundle.plan.warnings if "partial correlation" in w]
+
+    assert len(warnings) == 1
+    assert re.search(r"correlation 0\.\d{1,3} of a reaches", warnings[0])
+    assert "reaches its warning level 0.02;" in warnings[0]
+
+
+@pytest.mark.parametrize(
+    ("value", "level", "shown"),
+    [
+        pytest.param(0.8354206384334909, 0.7, "0.835", id="three-digits"),
+        pytest.param(0.8999, 0.9, "0.8999", id="more-digits-near-level"),
+        pytest.param(0.9, 0.9, "0.9", id="equal-to-level"),
+    ],
+)
+def test_correlation_shown_apart_from_level(value, level, shown):
+    assert _shown(value, level) == shown

@@ -133,6 +133,16 @@ def partial(r_xy: float, r_xe: float, r_ye: float) -> float:
     return (r_xy - r_xe * r_ye) / math.sqrt((1 - r_xe**2) * (1 - r_ye**2))
 
 
+def _shown(value: float, level: float) -> str:
+    """Format a correlation to 3 significant digits, or to more where 3 would print it
+    equal to `level`, the threshold that the message compares it with."""
+    for digits in range(3, 18):
+        text = f"{value:.{digits}g}"
+        if float(text) != level:
+            return text
+    return f"{value:.3g}"
+
+
 def _max_partials(plan: SystemPlan, x: dict, entry: list, window) -> dict[str, float]:
     """Return each paired service's largest partial correlation at the end of the test."""
     e = window(entry)
@@ -196,7 +206,7 @@ def _fan_out(plan: SystemPlan, lockstep: tuple[str, str] | None) -> TestCase:
         # The hard case: plain correlation of the differenced rates is near 1...
         if r_ab <= 0.9:
             raise ScenarioError(
-                f"healthy fan-out correlation {r_ab} should be above 0.9"
+                f"healthy fan-out correlation {_shown(r_ab, 0.9)} should be above 0.9"
             )
         checks.append(
             {
@@ -223,7 +233,8 @@ def _fan_out(plan: SystemPlan, lockstep: tuple[str, str] | None) -> TestCase:
         warning = plan.service(name).threshold("synchronisation", "warning")
         if lockstep is None and best >= warning:
             raise ScenarioError(
-                f"healthy partial correlation {best} of {name} reaches {warning}"
+                f"healthy partial correlation {_shown(best, warning)} of {name} "
+                f"reaches its warning level {warning:g}"
             )
     early = timeline.seconds(timeline.steps // 4)
     for severity in ("warning", "critical"):
@@ -234,9 +245,11 @@ def _fan_out(plan: SystemPlan, lockstep: tuple[str, str] | None) -> TestCase:
         expected = []
         for name in sorted(lockstep or ()):
             service = plan.service(name)
-            if maxima[name] <= service.threshold("synchronisation", severity):
+            level = service.threshold("synchronisation", severity)
+            if maxima[name] <= level:
                 raise ScenarioError(
-                    f"lockstep partial correlation {maxima[name]} of {name} is too low"
+                    f"lockstep partial correlation {_shown(maxima[name], level)} of "
+                    f"{name} is not above its {severity} level {level:g}"
                 )
             expected.append(
                 {

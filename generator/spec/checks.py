@@ -13,7 +13,7 @@ from generator.durations import format_duration
 from generator.graph import find_cycle
 from generator.spec.models import ALERT_FOR_DEFAULTS, Defaults, PatternId, Spec
 from generator.spec.thresholds import LEVEL_ORDER, default_thresholds
-from generator.spec.yaml_nodes import Path_
+from generator.spec.yaml_nodes import Path_, format_field_path
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,7 @@ class _ServiceRefs:
     depends_on: list[str]
     path_amplification_excludes: list[str]
     team: str | None
+    disable: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -47,11 +48,12 @@ class _Defaults:
 
 @dataclass
 class ReferenceView:
-    """The names and references of a spec, read leniently from the raw YAML data, so the
-    reference checks run even when other values of the file are invalid."""
+    """The names, references and name lists of a spec, read leniently from the raw YAML
+    data, so the reference checks run even when other values of the file are invalid."""
 
     services: list[_ServiceRefs] = field(default_factory=list)
     teams: list[str] | None = None
+    grafana_tags: list[str] = field(default_factory=list)
     defaults: _Defaults = field(default_factory=lambda: _Defaults(DEFAULT_TEAM))
     synchronisation: _Sync = field(default_factory=lambda: _Sync([], {}))
 
@@ -75,10 +77,14 @@ def reference_view(data: Any) -> ReferenceView:
                     item.get("path_amplification_excludes")
                 ),
                 team=_text(item.get("team")),
+                disable=_texts(item.get("disable")),
             )
         )
     teams = data.get("teams")
     view.teams = _texts(teams) if isinstance(teams, list) else None
+    grafana = data.get("grafana")
+    if isinstance(grafana, dict):
+        view.grafana_tags = _texts(grafana.get("tags"))
     defaults = data.get("defaults")
     if isinstance(defaults, dict) and _text(defaults.get("team")):
         view.defaults = _Defaults(_text(defaults.get("team")) or DEFAULT_TEAM)
@@ -108,8 +114,14 @@ def _texts(value: Any) -> list[str]:
 
 
 def check_references(view: ReferenceView) -> list[Finding]:
-    """Return errors in service names and references: duplicates, unknown names, cycles."""
-    return _check_service_names(view) + _check_references(view) + _check_cycles(view)
+    """Return errors in service names and references: duplicates, unknown names, cycles,
+    and entries repeated within one list."""
+    return (
+        _check_service_names(view)
+        + _check_references(view)
+        + _check_repeated_entries(view)
+        + _check_cycles(view)
+    )
 
 
 def check_spec(spec: Spec) -> tuple[list[Finding], list[Finding]]:
@@ -285,6 +297,50 @@ def _check_references(spec: ReferenceView) -> list[Finding]:
                     )
                 )
     return findings
+
+
+def _check_repeated_entries(spec: ReferenceView) -> list[Finding]:
+    """Return an error for each entry that repeats an earlier entry of its list. A repeated
+    dependency, for example, would record its call edge twice and match the caller twice in
+    the path amplification regex."""
+    findings = []
+    for path, kind, entries in _unique_lists(spec):
+        first: dict[str, int] = {}
+        for position, entry in enumerate(entries):
+            if not entry:
+                continue
+            if entry in first:
+                listed = format_field_path((*path, first[entry]))
+                findings.append(
+                    Finding(
+                        (*path, position),
+                        f"duplicate {kind} {entry!r}",
+                        f"{listed} already lists {entry!r}; remove this entry",
+                    )
+                )
+            first.setdefault(entry, position)
+    return findings
+
+
+def _unique_lists(spec: ReferenceView) -> list[tuple[Path_, str, list[str]]]:
+    """Return each list whose entries must differ: its path, what an entry is, the entries."""
+    lists: list[tuple[Path_, str, list[str]]] = []
+    for index, service in enumerate(spec.services):
+        path: Path_ = ("services", index)
+        lists.append(((*path, "depends_on"), "service", service.depends_on))
+        excludes = service.path_amplification_excludes
+        lists.append(((*path, "path_amplification_excludes"), "service", excludes))
+        lists.append(((*path, "disable"), "pattern", service.disable))
+
+    sync = spec.synchronisation
+    entries = sync.entry_services
+    lists.append((("synchronisation", "entry_services"), "service", entries))
+    for group, members in sync.groups.items():
+        lists.append((("synchronisation", "groups", group), "service", members))
+
+    lists.append((("teams",), "team", spec.teams or []))
+    lists.append((("grafana", "tags"), "tag", spec.grafana_tags))
+    return lists
 
 
 def _check_cycles(spec: ReferenceView) -> list[Finding]:

@@ -15,7 +15,13 @@ from pydantic import BaseModel, ValidationError
 from generator.errors import SpecError, SpecErrors
 from generator.spec.checks import Finding, check_references, check_spec, reference_view
 from generator.spec.models import Spec
-from generator.spec.yaml_nodes import Document, Path_, Position, parse_document
+from generator.spec.yaml_nodes import (
+    Document,
+    Path_,
+    Position,
+    format_field_path,
+    parse_document,
+)
 
 log = logging.getLogger(__name__)
 
@@ -252,12 +258,6 @@ def _located(
         excerpt=_excerpt(lines, position.line),
         hint=hint,
     )
-
-
-def format_field_path(loc: Path_) -> str:
-    """Format a location as services[2].depends_on[0]."""
-    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
-    return "".join(parts).lstrip(".")
 
 
 def _excerpt(lines: list[str], line: int) -> str:

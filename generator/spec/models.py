@@ -8,6 +8,8 @@ a silently ignored setting. Cross-field rules (references, cycles, level order) 
 from __future__ import annotations
 
 import re
+import unicodedata
+from collections.abc import Callable
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
@@ -58,10 +60,68 @@ def _parse_duration(value: Any) -> int:
     return parse_duration(value)
 
 
+# Unicode categories of the characters a one-line value must not contain: the C0 and C1
+# controls (newline, tab, ...) and the line and paragraph separators.
+CONTROL_CATEGORIES = frozenset({"Cc", "Zl", "Zp"})
+# The rule of _check_visible_text for editors that read the JSON Schema, in ECMAScript
+# regex syntax.
+VISIBLE_TEXT_SCHEMA_PATTERN = (
+    r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*\S[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+)
+
+
+def _check_no_control_characters(value: str) -> None:
+    found = next(
+        (c for c in value if unicodedata.category(c) in CONTROL_CATEGORIES), None
+    )
+    if found is not None:
+        raise ValueError(
+            f"{value!r} contains the control character {found!r}: write it on one line "
+            "without tabs or other control characters"
+        )
+
+
+def _check_visible_text(value: str) -> str:
+    if not value.strip():
+        raise ValueError(
+            f"{value!r} is blank: write at least one character other than whitespace"
+        )
+    _check_no_control_characters(value)
+    return value
+
+
 RUNBOOK_URL = re.compile(r"^https?://[^\s?#]+$")
+
+# Characters the runbook base URL must not contain, and why. The URL goes into every
+# alert's runbook_url annotation, which alert receivers' templates turn into links, and
+# into the data links of the Grafana dashboards.
+RUNBOOK_URL_FORBIDDEN: tuple[tuple[Callable[[str], bool], str], ...] = (
+    (
+        lambda c: c == "$",
+        "which Grafana expands as a variable ($name, ${...}) in data link URLs; "
+        "write it as %24",
+    ),
+    (
+        lambda c: c in "{}",
+        "which Prometheus reads as template syntax ({{ ... }}) in alert annotations; "
+        "write it as %7B or %7D",
+    ),
+    (
+        lambda c: c in "\"'`" or c.isspace(),
+        "which can end the link early in the HTML or Markdown that a receiver's template "
+        "builds from runbook_url; percent-encode it (space %20, \" %22, ' %27, ` %60)",
+    ),
+)
 
 
 def _check_runbook_url(value: str) -> str:
+    _check_no_control_characters(value)
+    for forbidden, reason in RUNBOOK_URL_FORBIDDEN:
+        found = next((c for c in value if forbidden(c)), None)
+        if found is not None:
+            raise ValueError(
+                f"{value!r} is not a runbook base URL: it contains {found!r}, {reason}"
+            )
     if not RUNBOOK_URL.match(value):
         raise ValueError(
             f"{value!r} is not a runbook base URL: use http:// or https:// without spaces, "
@@ -85,7 +145,13 @@ Duration = Annotated[
         {"type": "string", "pattern": r"^(\d+w)?(\d+d)?(\d+h)?(\d+m)?(\d+s)?$"}
     ),
 ]
-NonEmpty = Annotated[str, Field(min_length=1)]
+NonEmpty = Annotated[
+    str,
+    Field(min_length=1),
+    AfterValidator(_check_visible_text),
+    WithJsonSchema({"type": "string", "pattern": VISIBLE_TEXT_SCHEMA_PATTERN}),
+]
+"""A name shown to people (team, Grafana folder or tag): one line with a visible character."""
 SelectorText = Annotated[str, AfterValidator(_check_selector)]
 
 
@@ -366,6 +432,7 @@ DATASOURCE_URL = re.compile(r"^https?://[^\s]+$")
 
 
 def _check_datasource_url(value: str) -> str:
+    _check_no_control_characters(value)
     if not DATASOURCE_URL.match(value):
         raise ValueError(
             f"{value!r} is not a Prometheus URL: use http:// or https:// without spaces"

@@ -23,6 +23,12 @@ MAX_NODES = 2_000_000
 """Nodes a document may expand to, counting each alias use; stops alias bombs."""
 
 
+def format_field_path(loc: Path_) -> str:
+    """Format a location as services[2].depends_on[0]."""
+    parts = (f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc)
+    return "".join(parts).lstrip(".")
+
+
 @dataclass(frozen=True)
 class Position:
     line: int
