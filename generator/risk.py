@@ -92,6 +92,13 @@ class RiskRules:
 
 
 RISK = RiskRules()
+RISK_TERMS = {
+    "load": PatternId.PHASE_TRANSITION,
+    "growth": PatternId.RETRY_STORM,
+    "sync": PatternId.SYNCHRONISATION,
+}
+"""The pattern whose rules record each risk term's indicator. The firing alert term reads
+ALERTS and needs none."""
 EXCLUDED_ALERT_PATTERNS = (PatternId.SIGNAL_MISSING.value,)
 """Patterns whose firing alerts add no risk, because a missing signal is no sign of load."""
 ALERT_NAMES = "Emergence.+"
@@ -134,6 +141,9 @@ def rule_groups(
         for pattern, services in likelihood_coverage(plan, generated).items()
     }
     context = risk_context(plan, base)
+    context["terms"] = {
+        term: bool(coverage.get(pattern)) for term, pattern in RISK_TERMS.items()
+    }
     groups = []
     services = list(plan.services)
     for chunk, start in enumerate(range(0, len(services), SERVICES_PER_GROUP)):
@@ -207,6 +217,10 @@ def _service_rules(
     own = {
         **service_context(plan, service, context),
         "firing_alerts": firing_alerts(plan, service),
+        "terms": {
+            term: service.name in coverage.get(pattern, set())
+            for term, pattern in RISK_TERMS.items()
+        },
     }
     labels = {naming.SYSTEM: plan.name, naming.SERVICE: service.name}
     rules = []

@@ -112,6 +112,39 @@ def test_system_risk_group_last(tmp_path: Path) -> None:
     assert groups[-1].rules[0].labels == {"system": "shop"}
 
 
+def test_risk_reads_only_recorded_indicators(tmp_path: Path) -> None:
+    """A risk term whose indicator no rule records for the service is left out, so the
+    rule names no series that does not exist."""
+    plan = _plan(tmp_path)
+    names = plan.names
+    exprs = {
+        rule.labels["service"]: rule.expr
+        for rule in _rules(plan)
+        if rule.record == "service:emergence_risk:score"
+    }
+    # api disables phase_transition and retry_storm, store has no request signals.
+    assert names.load not in exprs["api"]
+    assert names.retry_growth not in exprs["api"]
+    assert names.load in exprs["web"]
+    assert names.retry_growth in exprs["web"]
+    for service in plan.services:
+        has_sync = names.max_partial in exprs[service.name]
+        assert has_sync == (service.name in plan.paired), service.name
+    assert names.load not in exprs["store"]
+
+
+def test_system_risk_reads_only_recorded_indicators(tmp_path: Path) -> None:
+    plan = _plan(tmp_path)
+    (system,) = [
+        rule.expr
+        for rule in _rules(plan, generated={"latency_ratio"})
+        if rule.record == "system:emergence_risk:score"
+    ]
+    assert plan.names.load not in system
+    assert plan.names.max_partial not in system
+    assert "ALERTS{" in system
+
+
 def test_risk_ignores_signal_missing_alerts(tmp_path: Path) -> None:
     expr = next(
         rule.expr

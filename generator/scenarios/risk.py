@@ -24,6 +24,7 @@ from generator.risk import (
     EXCLUDED_ALERT_PATTERNS,
     INDICATORS,
     RISK,
+    RISK_TERMS,
     Indicator,
 )
 from generator.scenarios import model
@@ -82,13 +83,43 @@ def scenarios(
     cases = []
     if coverage:
         cases.append(_likelihood_case(plan, coverage))
-    roles = {"a": plan.services[0]}
-    if len(plan.services) > 1:
-        roles["b"] = plan.services[1]
+    covered = {
+        service.name: frozenset(
+            term
+            for term, pattern in RISK_TERMS.items()
+            if service in coverage.get(pattern, ())
+        )
+        for service in plan.services
+    }
+    # The roles go to the services with the most risk terms, in spec order among equals,
+    # so that as many cases as possible apply.
+    ranked = sorted(plan.services, key=lambda service: -len(covered[service.name]))
+    roles = {"a": ranked[0]}
+    if len(ranked) > 1:
+        roles["b"] = ranked[1]
     for risk_case in risk_cases(roles):
-        if all(role in roles for role in risk_case.roles):
+        if not all(role in roles for role in risk_case.roles):
+            continue
+        # A case that feeds an indicator no rule records for its service would test a
+        # term that the risk rule leaves out for that service.
+        if all(
+            _fed_terms(inputs) <= covered[roles[role].name]
+            for role, inputs in risk_case.inputs.items()
+        ):
             cases.append(_risk_case(plan, roles, risk_case))
     return cases
+
+
+def _fed_terms(inputs: Inputs) -> set[str]:
+    """Return the risk terms (RISK_TERMS keys) whose indicators the inputs feed."""
+    terms = set()
+    if inputs.load is not None:
+        terms.add("load")
+    if inputs.retry_growth is not None or inputs.retry_ratio_short is not None:
+        terms.add("growth")
+    if inputs.max_partial is not None:
+        terms.add("sync")
+    return terms
 
 
 # Inputs that score given points for a service, from its own thresholds.
@@ -178,6 +209,17 @@ def risk_cases(roles: dict[str, ServicePlan]) -> list[RiskCase]:
             40,
         ),
         RiskCase("retry growth: risk 30", {"a": growing(a)}, {"a": 30}, 30),
+        RiskCase("firing alert: risk 35", {"a": Inputs(alerts=FIRING)}, {"a": 35}, 35),
+        RiskCase(
+            "load, retry growth and a firing alert: risk 40+30+35 capped at 100",
+            {
+                "a": merge(
+                    Inputs(load=load_at(a, near - 0.02), alerts=FIRING), growing(a)
+                )
+            },
+            {"a": 100},
+            100,
+        ),
         RiskCase(
             "retry growth and synchronisation: risk 30+25",
             {"a": merge(growing(a), Inputs(max_partial=synchronised(a)))},
