@@ -404,6 +404,78 @@ def test_timeseries_colour_by_level_where_levels_differ(tmp_path: Path) -> None:
     assert uniform["custom"]["thresholdsStyle"] == {"mode": "line+area"}
 
 
+def test_shared_levels_keep_their_bands(tmp_path: Path) -> None:
+    """Services that all set the same levels, other than the defaults, share one set of
+    steps and keep the threshold bands."""
+    spec = tmp_path / "one.yaml"
+    spec.write_text(
+        "apiVersion: emergence-ops/v1\nname: one\nservices:\n  - name: api\n"
+        "    thresholds:\n      latency_ratio: {warning: 3, critical: 4}\n",
+        encoding="utf-8",
+    )
+    control = grafana_dashboards.control_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    panel = _panel(control, "p99/p50 latency ratio")
+    defaults = panel["fieldConfig"]["defaults"]
+
+    assert [step["value"] for step in defaults["thresholds"]["steps"]] == [None, 3, 4]
+    assert panel["fieldConfig"]["overrides"] == []
+    assert defaults["custom"]["thresholdsStyle"] == {"mode": "line+area"}
+
+
+def test_services_without_the_series_set_no_colours(tmp_path: Path) -> None:
+    """A service that records no p99/p50 ratio, because it disables latency_ratio, adds
+    no override to that panel, whatever its levels."""
+    spec = tmp_path / "disabled.yaml"
+    spec.write_text(
+        OVERRIDDEN.replace(
+            "    depends_on: [db]\n",
+            "    depends_on: [db]\n    disable: [latency_ratio]\n",
+        ),
+        encoding="utf-8",
+    )
+    control = grafana_dashboards.control_dashboard(
+        grafana_dashboards.View.of(_bundle(spec))
+    )
+    panel = _panel(control, "p99/p50 latency ratio")
+
+    assert [
+        s["value"] for s in panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+    ] == [
+        None,
+        5,
+        10,
+    ]
+    assert panel["fieldConfig"]["overrides"] == []
+
+
+def test_panels_without_load_are_text(tmp_path: Path) -> None:
+    """With no service that records load, the phase panels explain the gap instead of
+    querying series that do not exist."""
+    spec = tmp_path / "noload.yaml"
+    spec.write_text(
+        "apiVersion: emergence-ops/v1\nname: noload\nservices:\n"
+        "  - name: api\n    disable: [phase_transition]\n",
+        encoding="utf-8",
+    )
+    bundle = _bundle(spec)
+    view = grafana_dashboards.View.of(bundle)
+    control = grafana_dashboards.control_dashboard(view)
+    for title in (
+        "Load against the phase transition",
+        "Phase state",
+        "Time to phase transition",
+    ):
+        panel = _panel(control, title)
+        assert panel["type"] == "text", title
+        assert "load signal" in panel["options"]["content"], title
+    detail = grafana_dashboards.service_dashboard(view)
+    assert _panel(detail, "Phase state")["type"] == "text"
+    for dashboard in (control, detail):
+        assert unknown_series(bundle, dashboard) == set()
+
+
 def test_system_risk_colours_use_the_lowest_levels(tmp_path: Path) -> None:
     """The system's health compares its risk with the lowest levels any service sets,
     and the system risk panel turns yellow and red at the same levels."""

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
@@ -150,6 +151,8 @@ MISSING = {
     "with request rates and synchronisation enabled, besides a lone entry service, and an "
     "entry service with request rates",
     "path_amplification": "no service has both a request and a retry counter",
+    "load": "no service has a load signal: capacity.requests_per_second with request "
+    "rates, or cpu_usage with a CPU limit, and phase_transition enabled",
 }
 
 DETAIL_INDICATORS = (
@@ -237,24 +240,31 @@ class View:
 
     plan: SystemPlan
     recorded: frozenset[str]
-    likelihoods: frozenset[PatternId]
+    likelihoods: dict[PatternId, frozenset[str]]  # pattern: services with a likelihood
     levels: dict[str, dict[str, float]]
+    recorders: dict[str, frozenset[str]]  # series name: services that record it
 
     @classmethod
     def of(cls, bundle: Bundle) -> View:
         plan = bundle.plan
-        recorded = frozenset(
-            rule.record
-            for groups in bundle.rule_files.values()
-            for group in groups
-            for rule in group.rules
-            if rule.record is not None
-        )
+        recorders: dict[str, set[str]] = {}
+        for groups in bundle.rule_files.values():
+            for group in groups:
+                for rule in group.rules:
+                    if rule.record is None:
+                        continue
+                    services = recorders.setdefault(rule.record, set())
+                    if naming.SERVICE in rule.labels:
+                        services.add(rule.labels[naming.SERVICE])
         coverage = risk.likelihood_coverage(plan, set(bundle.rule_files))
         return cls(
             plan=plan,
-            recorded=recorded,
-            likelihoods=frozenset(coverage),
+            recorded=frozenset(recorders),
+            recorders={name: frozenset(s) for name, s in recorders.items()},
+            likelihoods={
+                pattern: frozenset(service.name for service in services)
+                for pattern, services in coverage.items()
+            },
             levels=merge_thresholds(
                 default_thresholds(),
                 plan.spec.defaults.thresholds.model_dump(exclude_none=True),
@@ -281,10 +291,15 @@ class View:
             matchers = {naming.SERVICE: service, **matchers}
         return self.select(naming.THRESHOLD, **matchers)
 
-    def colours(self, signal: str, levels: Sequence[str]) -> Colours:
-        """Return colour steps from the spec's default levels, and an override for each
-        service whose own levels differ, matched by the service's series name."""
-        return self._per_service(lambda thresholds: _steps(thresholds, signal, levels))
+    def colours(self, signal: str, levels: Sequence[str], series: str) -> Colours:
+        """Return colour steps for the services that record `series` (a Names
+        attribute). Where their levels agree, the steps are theirs; where they differ, the
+        steps are the spec's defaults, with an override for each service whose own
+        levels differ, matched by the service's series name."""
+        return self._per_service(
+            lambda thresholds: _steps(thresholds, signal, levels),
+            self.recorders.get(self.name(series), frozenset()),
+        )
 
     def system_colours(self, signal: str, levels: Sequence[str]) -> Colours:
         """Return colour steps from the lowest level any service sets, the levels the
@@ -298,15 +313,22 @@ class View:
 
     def likelihood_colours(self, pattern: PatternId) -> Colours:
         return self._per_service(
-            lambda thresholds: _likelihood_steps(thresholds, pattern)
+            lambda thresholds: _likelihood_steps(thresholds, pattern),
+            self.likelihoods.get(pattern, frozenset()),
         )
 
     def _per_service(
-        self, steps_of: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]]
+        self,
+        steps_of: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]],
+        names: frozenset[str],
     ) -> Colours:
+        shown = [s for s in self.plan.services if s.name in names]
+        distinct = {json.dumps(steps_of(s.thresholds)) for s in shown}
+        if len(distinct) == 1:
+            return Colours(steps_of(shown[0].thresholds))
         default = steps_of(self.levels)
         overrides = []
-        for service in sorted(self.plan.services, key=lambda s: s.name):
+        for service in sorted(shown, key=lambda s: s.name):
             steps = steps_of(service.thresholds)
             if steps != default:
                 overrides.append(
@@ -565,14 +587,17 @@ def timeseries(
 def reading(
     view: View, item: Reading, pos: G.GridPos, description: str = "", **matchers: str
 ) -> dict[str, Any]:
-    """Return the stat panel of a reading, over the series that `matchers` select."""
+    """Return the stat panel of a reading, over the series that `matchers` select, or a
+    text panel where no rule records the series."""
+    if not view.records(item.series):
+        return _absent(view, item.title, pos, MISSING.get(item.series, MISSING["load"]))
     levels = ("warning", "critical")
     if item.signal is None:
         colours = Colours.fixed(item.colour)
     elif item.system:
         colours = view.system_colours(item.signal, levels)
     else:
-        colours = view.colours(item.signal, levels)
+        colours = view.colours(item.signal, levels, item.series)
     low, high = item.bounds or (None, None)
     legend = "" if item.system else "{{service}}"
     return stat(
@@ -768,17 +793,21 @@ def control_dashboard(view: View) -> dict[str, Any]:
     grid.newline()
 
     # Phase state.
-    add(
-        timeseries(
-            "Load against the phase transition",
-            _targets((view.select("load"), "{{service}}")),
-            grid.place(12, 8),
-            "percentunit",
-            view.colours("load", ("warning", "critical", "transition")),
-            description="Load ratio per service; the lines are the load warning, "
-            "critical and transition levels.",
+    pos = grid.place(12, 8)
+    if view.records("load"):
+        add(
+            timeseries(
+                "Load against the phase transition",
+                _targets((view.select("load"), "{{service}}")),
+                pos,
+                "percentunit",
+                view.colours("load", ("warning", "critical", "transition"), "load"),
+                description="Load ratio per service; the lines are the load warning, "
+                "critical and transition levels.",
+            )
         )
-    )
+    else:
+        add(_absent(view, "Load against the phase transition", pos, MISSING["load"]))
     add(reading(view, PHASE, grid.place(6, 8)))
     add(
         reading(
@@ -804,7 +833,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 _targets((view.select(indicator.series), "{{service}}")),
                 pos,
                 indicator.unit,
-                view.colours(indicator.signal, indicator.levels),
+                view.colours(indicator.signal, indicator.levels, indicator.series),
             )
         )
     grid.newline()
@@ -850,7 +879,9 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 _targets((view.select("path_amplification"), "{{service}}")),
                 pos,
                 "suffix:x",
-                view.colours("retry_amplification", ("critical",)),
+                view.colours(
+                    "retry_amplification", ("critical",), "path_amplification"
+                ),
                 minimum=1,
             )
         )
@@ -859,10 +890,13 @@ def control_dashboard(view: View) -> dict[str, Any]:
         add(_absent(view, "Path amplification now", pos, reason))
     grid.newline()
     if amplification:
-        runaway = (
-            f"max by ({naming.SYSTEM}) ("
-            f"{view.threshold('retry_amplification', 'critical')})"
+        amplifying = "|".join(
+            re.escape(name)
+            for name in sorted(view.recorders[view.name("path_amplification")])
         )
+        levels = view.threshold("retry_amplification", "critical")
+        levels = f"{levels[:-1]}, {naming.SERVICE}=~{quote(amplifying)}}}"
+        runaway = f"max by ({naming.SYSTEM}) ({levels})"
         add(
             timeseries(
                 "Path amplification against the runaway threshold",
@@ -876,7 +910,8 @@ def control_dashboard(view: View) -> dict[str, Any]:
                 draw_levels=False,
                 overrides=_named_overrides("runaway threshold", "red"),
                 description="The runaway threshold is the highest "
-                "retry_amplification.critical level of the system's services.",
+                "retry_amplification.critical level of the services whose path "
+                "amplification is recorded.",
             )
         )
         trend = _window(plan.spec.windows.trend)
@@ -904,7 +939,7 @@ def control_dashboard(view: View) -> dict[str, Any]:
             _targets((view.select("risk"), "{{service}}")),
             grid.place(12, 8),
             "none",
-            view.colours("risk", ("warning", "critical")),
+            view.colours("risk", ("warning", "critical"), "risk"),
             minimum=0,
             maximum=100,
         )
@@ -925,7 +960,7 @@ def coupling_matrix(view: View, pos: G.GridPos) -> dict[str, Any]:
         [_target(symmetric(view.select("pair_partial")), instant=True)],
         pos,
         "none",
-        view.colours("synchronisation", ("warning", "critical")),
+        view.colours("synchronisation", ("warning", "critical"), "max_partial"),
         [
             {
                 "id": "groupingToMatrix",
