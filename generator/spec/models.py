@@ -308,7 +308,14 @@ class AlertTiming(StrictModel):
 AlertSettings = create_model(
     "AlertSettings",
     __base__=StrictModel,
-    __doc__="Per-pattern alert timing; for defaults: 2m for retry_storm, 5m for the others.",
+    __doc__=(
+        "Per-pattern alert timing. Default `for`: "
+        + ", ".join(
+            f"{pattern.value} {format_duration(seconds)}"
+            for pattern, seconds in ALERT_FOR_DEFAULTS.items()
+        )
+        + f"; default keep_firing_for: {format_duration(KEEP_FIRING_FOR_DEFAULT)}."
+    ),
     **{pattern.value: (AlertTiming | None, None) for pattern in PatternId},
 )
 
