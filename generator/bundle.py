@@ -10,10 +10,11 @@ from typing import Any
 
 from generator import naming, risk, topology
 from generator.patterns import CATALOGUE
-from generator.patterns.base import Alert, Pattern, Rule, RuleGroup, TestCase
-from generator.plan import ServicePlan, SystemPlan, plan_system
+from generator.patterns.base import Alert, Blocker, Pattern, Rule, RuleGroup, TestCase
+from generator.plan import ServicePlan, SystemPlan, list_services, plan_system
 from generator.promql import number
 from generator.rendering import render, service_context, system_context
+from generator.scenarios.cascade import has_enough_dependencies
 from generator.scenarios.cases import ScenarioError
 from generator.scenarios.risk import scenarios as risk_scenarios
 from generator.scenarios.series import UnmatchableSelector
@@ -54,8 +55,16 @@ def build_bundle(plan: SystemPlan) -> Bundle:
     base = system_context(plan)
     bundle.rule_files[THRESHOLDS_PART] = _threshold_groups(plan)
     bundle.rule_files[TRAFFIC_PART] = _traffic_groups(plan, base)
+    # Services that get a critical alert that can fire from a pattern before cascade in
+    # the catalogue. The cascade alert counts these ALERTS at a service's dependencies.
+    critical: set[str] = set()
     for pattern in CATALOGUE:
         services = _services_for(plan, pattern)
+        blocked = _warn_blocked_alerts(plan, pattern, services)
+        if pattern.id is PatternId.CASCADE:
+            _warn_cascade_blocked(plan, services, critical)
+        else:
+            critical.update(_critical_services(plan, pattern, services, blocked))
         groups = _pattern_groups(plan, pattern, services, base)
         if not groups:
             continue
@@ -132,16 +141,88 @@ def _services_for(plan: SystemPlan, pattern: Pattern) -> list[ServicePlan]:
     for services in lacking.values():
         services.sort(key=lambda s: s.index)
     for missing, services in sorted(lacking.items(), key=lambda item: item[1][0].index):
-        names = ", ".join(f"services[{s.index}] {s.name!r}" for s in services[:10])
-        more = f" and {len(services) - 10} more" if len(services) > 10 else ""
         message = (
-            f"{plan.path}: pattern {pattern.id.value} left out for {names}{more}: no source "
-            f"for {missing}; set it under the service's signals, or add the pattern to its "
-            "disable list"
+            f"{plan.path}: pattern {pattern.id.value} left out for "
+            f"{list_services(services)}: no source for {missing}; set it under the "
+            "service's signals, or add the pattern to its disable list"
         )
         log.warning("%s", message)
         plan.warnings.append(message)
     return chosen
+
+
+def _warn_blocked_alerts(
+    plan: SystemPlan, pattern: Pattern, services: list[ServicePlan]
+) -> set[tuple[str, str]]:
+    """Warn once per alert and set of reasons where an alert the pattern writes can
+    never fire. Return the (service, severity) of each such alert."""
+    blocked: set[tuple[str, str]] = set()
+    grouped: dict[tuple[str, tuple[Blocker, ...]], list[ServicePlan]] = {}
+    for service in services:
+        for alert in pattern.alerts:
+            if not _writes_alert(plan, pattern, alert, service):
+                continue
+            blockers = alert.blocked(service)
+            if blockers:
+                blocked.add((service.name, alert.severity))
+                grouped.setdefault((alert.severity, blockers), []).append(service)
+    for (severity, blockers), members in sorted(
+        grouped.items(), key=lambda item: min(s.index for s in item[1])
+    ):
+        reasons = "; ".join(blocker.reason for blocker in blockers)
+        fixes = ", and ".join(blocker.fix for blocker in blockers)
+        message = (
+            f"{plan.path}: alert {naming.alert_name(pattern.id.value, severity)} can "
+            f"never fire for {list_services(members)}: {reasons}; to fix, {fixes}"
+        )
+        log.warning("%s", message)
+        plan.warnings.append(message)
+    return blocked
+
+
+def _critical_services(
+    plan: SystemPlan,
+    pattern: Pattern,
+    services: list[ServicePlan],
+    blocked: set[tuple[str, str]],
+) -> set[str]:
+    """Return the services that get a critical alert of the pattern that can fire."""
+    return {
+        service.name
+        for service in services
+        for alert in pattern.alerts
+        if alert.severity == "critical"
+        and (service.name, alert.severity) not in blocked
+        and _writes_alert(plan, pattern, alert, service)
+    }
+
+
+def _warn_cascade_blocked(
+    plan: SystemPlan, services: list[ServicePlan], critical: set[str]
+) -> None:
+    """Warn where the cascade alert is written but fewer direct dependencies than its
+    level have a critical alert that can fire, so the alert can never fire."""
+    level = "dependencies"
+    members = [
+        service
+        for service in services
+        if has_enough_dependencies(service)
+        and len(critical.intersection(service.depends_on))
+        < service.threshold(PatternId.CASCADE.value, level)
+    ]
+    if not members:
+        return
+    message = (
+        f"{plan.path}: alert {naming.alert_name(PatternId.CASCADE.value, 'critical')} "
+        f"can never fire for {list_services(members)}: it needs a critical alert "
+        f"firing at thresholds.cascade.{level} of the service's direct dependencies, "
+        "and fewer of them have a critical alert that can fire, because the patterns "
+        "with one are disabled for them, left out for missing signals or blocked; to "
+        "fix, give those dependencies the signals of a pattern with a critical alert, "
+        f"or lower thresholds.cascade.{level} for the service"
+    )
+    log.warning("%s", message)
+    plan.warnings.append(message)
 
 
 def _chunks(services: list[ServicePlan]) -> list[list[ServicePlan]]:
@@ -246,15 +327,22 @@ def _recordings(
     return rules
 
 
+def _writes_alert(
+    plan: SystemPlan, pattern: Pattern, alert: Alert, service: ServicePlan
+) -> bool:
+    """Return whether the alert is written for a service the pattern covers."""
+    if pattern.id is PatternId.SYNCHRONISATION and service.name not in plan.paired:
+        return False
+    return alert.when(service)
+
+
 def _alerts(
     plan: SystemPlan, pattern: Pattern, service: ServicePlan, base: dict[str, Any]
 ) -> list[Rule]:
-    if pattern.id is PatternId.SYNCHRONISATION and service.name not in plan.paired:
-        return []
     timing = service.alerts[pattern.id]
     rules = []
     for alert in pattern.alerts:
-        if not alert.when(service):
+        if not _writes_alert(plan, pattern, alert, service):
             continue
         context = {**service_context(plan, service, base), "severity": alert.severity}
         rules.append(

@@ -8,6 +8,7 @@ pattern needs to know how the spec file spelt any of it.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -173,6 +174,15 @@ def plan_system(loaded: LoadedSpec) -> SystemPlan:
         spec.synchronisation.all_pairs_max_services,
     )
     entry_with_requests = tuple(sorted(e for e in entries if e in with_requests))
+    if pairs and not entry_with_requests:
+        by_name = {s.name: s for s in services}
+        paired = [by_name[name] for name in sorted({n for pair in pairs for n in pair})]
+        excludes = any(s.path_amplification_excludes for s in spec.services)
+        message = _no_entry_traffic(
+            loaded.path, paired, [by_name[name] for name in entries], excludes
+        )
+        log.warning("%s", message)
+        warnings.append(message)
     names = Names(
         spec.windows.short,
         spec.windows.rate,
@@ -188,6 +198,45 @@ def plan_system(loaded: LoadedSpec) -> SystemPlan:
         entry_services=entry_with_requests,
         pairs=tuple(pairs) if entry_with_requests else (),
         warnings=warnings,
+    )
+
+
+def list_services(services: Iterable[ServicePlan], limit: int = 10) -> str:
+    """Return the services as "services[INDEX] 'NAME'" in spec order: the first `limit`,
+    then how many more there are."""
+    ordered = sorted(services, key=lambda s: s.index)
+    names = ", ".join(f"services[{s.index}] {s.name!r}" for s in ordered[:limit])
+    more = f" and {len(ordered) - limit} more" if len(ordered) > limit else ""
+    return names + more
+
+
+def _no_entry_traffic(
+    path: Path,
+    paired: Iterable[ServicePlan],
+    entries: list[ServicePlan],
+    excludes: bool,
+) -> str:
+    """Return the warning for synchronisation pairs dropped because no entry service has
+    a request rate, which the partial correlations control for as the shared driver.
+    `excludes` is True when the spec leaves any call out of path amplification."""
+    listed = "synchronisation.entry_services"
+    if len(entries) == 1:
+        cause = f"the entry service {list_services(entries)} has no requests signal"
+        fix = (
+            f"set requests under its signals, or list other entry services in {listed}"
+        )
+    elif entries:
+        cause = f"the entry services {list_services(entries)} have no requests signal"
+        fix = f"set requests under their signals, or list other entries in {listed}"
+    else:
+        cause = "every service has a caller, so there is no entry service"
+        if excludes:
+            cause += " (calls left out by path_amplification_excludes still count)"
+        fix = f"list the services whose traffic drives the system in {listed}"
+    return (
+        f"{path}: pattern synchronisation left out for {list_services(paired)}: its "
+        "partial correlations control for the request rate of the entry services, and "
+        f"{cause}; {fix}, with a requests signal each"
     )
 
 

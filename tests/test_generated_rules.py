@@ -206,3 +206,46 @@ def test_synchronisation_tests_with_several_entries(
 
     assert test_file.exists()
     assert "SUCCESS" in tools.test_rules([test_file])
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        pytest.param(
+            "{name: api, capacity: {requests_per_second: 100}, disable: [latency_ratio]}",
+            id="latency-ratio-disabled",
+        ),
+        pytest.param(
+            "{name: api, profile: custom, capacity: {requests_per_second: 100}, "
+            "signals: {requests: http_requests_total}}",
+            id="no-latency",
+        ),
+        pytest.param(
+            "{name: api, profile: custom, capacity: {cpu_limit_cores: 2}, "
+            "signals: {latency: job_duration_seconds_bucket, "
+            "cpu_usage: container_cpu_usage_seconds_total}}",
+            id="no-requests",
+        ),
+    ],
+)
+def test_phase_transition_tests_critical_blocked(tmp_path: Path, service: str) -> None:
+    # The critical alert cannot fire for this service, so its generated tests must
+    # expect it to stay silent.
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"apiVersion: emergence-ops/v1\nname: phase\nservices: [{service}]\n"
+    )
+    for bundle in build_bundles(load_specs([spec])):
+        write_tree(render_bundle(bundle), tmp_path / "out")
+
+    test_file = (
+        tmp_path
+        / "out"
+        / "phase"
+        / "prometheus"
+        / "tests"
+        / "phase_transition.test.yaml"
+    )
+
+    assert "silent because the alert cannot fire" in test_file.read_text()
+    assert "SUCCESS" in tools.test_rules([test_file])

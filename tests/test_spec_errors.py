@@ -1136,3 +1136,259 @@ services:
 )
 def test_correlation_shown_apart_from_level(value, level, shown):
     assert _shown(value, level) == shown
+
+
+def _matching(bundle: Bundle, fragment: str) -> list[str]:
+    return [w for w in bundle.plan.warnings if fragment in w]
+
+
+PHASE_CRITICAL = "alert EmergencePhaseTransitionCritical can never fire"
+
+
+def test_phase_critical_warns_latency_ratio_disabled(tmp_path):
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: phase
+services:
+  - name: api
+    capacity: {requests_per_second: 100}
+  - name: worker
+    capacity: {requests_per_second: 50}
+    disable: [latency_ratio]
+""",
+    )
+    warnings = _matching(bundle, PHASE_CRITICAL)
+
+    assert len(warnings) == 1
+    assert f"{tmp_path / 'spec.yaml'}: " in warnings[0]
+    assert f"{PHASE_CRITICAL} for services[1] 'worker': " in warnings[0]
+    assert "p99/p50 latency ratio" in warnings[0]
+    assert "pattern latency_ratio" in warnings[0]
+    assert "phase state never reaches CRITICAL (2)" in warnings[0]
+    assert "remove latency_ratio from the service's disable list" in warnings[0]
+
+
+def test_phase_critical_warns_without_latency(tmp_path):
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: phase
+services:
+  - name: api
+    profile: custom
+    capacity: {requests_per_second: 100}
+    signals:
+      requests: http_requests_total
+""",
+    )
+    warnings = _matching(bundle, PHASE_CRITICAL)
+
+    assert len(warnings) == 1
+    assert f"{PHASE_CRITICAL} for services[0] 'api': " in warnings[0]
+    assert "from a latency signal the service lacks" in warnings[0]
+    assert "set latency under the service's signals" in warnings[0]
+    assert "request rate" not in warnings[0]
+
+
+def test_phase_critical_warns_without_requests(tmp_path):
+    # The load comes from CPU alone, but the critical alert is gated on request rate.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: phase
+services:
+  - name: worker
+    profile: custom
+    capacity: {cpu_limit_cores: 2}
+    signals:
+      latency: job_duration_seconds_bucket
+      cpu_usage: container_cpu_usage_seconds_total
+""",
+    )
+    warnings = _matching(bundle, PHASE_CRITICAL)
+
+    assert len(warnings) == 1
+    assert f"{PHASE_CRITICAL} for services[0] 'worker': " in warnings[0]
+    assert "min_request_rate.gate" in warnings[0]
+    assert "set requests under the service's signals" in warnings[0]
+    assert "latency ratio" not in warnings[0]
+
+
+def test_phase_critical_warning_lists_ten(tmp_path):
+    services = "".join(
+        f"  - name: s{i:02}\n"
+        "    capacity: {requests_per_second: 100}\n"
+        "    disable: [latency_ratio]\n"
+        for i in range(12)
+    )
+    bundle = _bundle(
+        tmp_path,
+        f"apiVersion: emergence-ops/v1\nname: many\nservices:\n{services}",
+    )
+    warnings = _matching(bundle, PHASE_CRITICAL)
+    listed = ", ".join(f"services[{i}] 's{i:02}'" for i in range(10))
+
+    assert len(warnings) == 1
+    assert f"for {listed} and 2 more: " in warnings[0]
+
+
+def test_phase_critical_silent_when_recorded(tmp_path):
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: phase
+services:
+  - name: api
+    capacity: {requests_per_second: 100}
+  - name: opted-out
+    capacity: {requests_per_second: 100}
+    disable: [latency_ratio, phase_transition]
+""",
+    )
+    assert _matching(bundle, "can never fire") == []
+
+
+def test_cascade_warns_without_critical_dependencies(tmp_path):
+    # redis and postgres have only the phase transition's critical alert, which cannot
+    # fire without latency and requests, so only one dependency of orders can count.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: shop
+services:
+  - name: gateway
+    depends_on: [orders, payments]
+  - name: orders
+    depends_on: [payments, redis, postgres]
+  - name: payments
+  - name: redis
+    profile: custom
+    capacity: {cpu_limit_cores: 0.5}
+    signals:
+      cpu_usage: container_cpu_usage_seconds_total{container="redis"}
+    disable: [latency_ratio, cascade]
+  - name: postgres
+    profile: custom
+    disable: [cascade]
+""",
+    )
+    warnings = _matching(bundle, "alert EmergenceCascadeCritical can never fire")
+
+    assert len(warnings) == 1
+    assert "for services[1] 'orders': " in warnings[0]
+    assert "thresholds.cascade.dependencies" in warnings[0]
+    assert "'gateway'" not in warnings[0]
+
+
+SYNC_LEFT_OUT = "pattern synchronisation left out for"
+
+
+def test_sync_warns_entry_without_requests(tmp_path):
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: sync
+services:
+  - name: front
+    profile: custom
+    depends_on: [c, b, a]
+  - name: c
+  - name: b
+  - name: a
+""",
+    )
+    warnings = _matching(bundle, "partial correlations")
+
+    assert bundle.plan.pairs == ()
+    assert len(warnings) == 1
+    assert (
+        f"{SYNC_LEFT_OUT} services[1] 'c', services[2] 'b', services[3] 'a': "
+        in warnings[0]
+    )
+    assert "the entry service services[0] 'front' has no requests signal" in warnings[0]
+    assert "set requests under its signals" in warnings[0]
+    assert "synchronisation.entry_services" in warnings[0]
+
+
+def test_sync_warns_explicit_entries_without_requests(tmp_path):
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: sync
+synchronisation: {entry_services: [edge, batch]}
+services:
+  - name: edge
+    profile: custom
+    depends_on: [a, b]
+  - name: batch
+    profile: custom
+    depends_on: [a, b]
+  - name: a
+  - name: b
+""",
+    )
+    warnings = _matching(bundle, "partial correlations")
+
+    assert len(warnings) == 1
+    assert f"{SYNC_LEFT_OUT} services[2] 'a', services[3] 'b': " in warnings[0]
+    assert (
+        "the entry services services[0] 'edge', services[1] 'batch' have no requests"
+        in warnings[0]
+    )
+
+
+def test_sync_warns_when_every_service_called(tmp_path):
+    # The cycle is allowed because path amplification leaves its last call out, but
+    # every service still has a caller, so none is an entry service.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: sync
+services:
+  - name: front
+    depends_on: [a, b]
+  - name: a
+    depends_on: [front]
+    path_amplification_excludes: [front]
+  - name: b
+""",
+    )
+    warnings = _matching(bundle, "partial correlations")
+
+    assert bundle.plan.pairs == ()
+    assert len(warnings) == 1
+    assert (
+        f"{SYNC_LEFT_OUT} services[0] 'front', services[1] 'a', services[2] 'b': "
+        in warnings[0]
+    )
+    assert "every service has a caller" in warnings[0]
+    assert "path_amplification_excludes" in warnings[0]
+    assert "list the services whose traffic drives the system in " in warnings[0]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        pytest.param(
+            "synchronisation: {entry_services: []}\n"
+            "services:\n"
+            "  - name: front\n    depends_on: [a, b, c]\n"
+            "  - name: a\n  - name: b\n  - name: c\n",
+            id="empty-entries-default",
+        ),
+        pytest.param("services:\n  - name: api\n", id="no-pairs"),
+    ],
+)
+def test_sync_no_entry_warning_otherwise(tmp_path, text):
+    bundle = _bundle(tmp_path, f"apiVersion: emergence-ops/v1\nname: sync\n{text}")
+
+    assert _matching(bundle, "partial correlations") == []

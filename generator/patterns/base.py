@@ -20,15 +20,29 @@ class Recording:
 
 
 @dataclass(frozen=True)
+class Blocker:
+    """A reason an alert can never fire for a service, and the fix in the spec."""
+
+    reason: str
+    fix: str
+
+
+@dataclass(frozen=True)
 class Alert:
     """An alert per service that `when` accepts. `summary` may use {service} and
-    Prometheus' {{ $value }}."""
+    Prometheus' {{ $value }}.
+
+    `blocked` returns, for a service that gets the alert, why it can never fire there
+    (such as a series it reads that no rule records for the service); empty when it can.
+    The alert is written either way, and the generator warns.
+    """
 
     severity: str
     template: str
     summary: str
     value_format: str = "humanize"
     when: Callable[[ServicePlan], bool] = lambda service: True
+    blocked: Callable[[ServicePlan], tuple[Blocker, ...]] = lambda service: ()
 
 
 @dataclass(frozen=True)

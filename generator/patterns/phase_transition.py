@@ -5,17 +5,46 @@ design raises a warning above 60 % load and a critical alert above 65 % load tog
 a p99/p50 ratio above 10, and records the time left until 70 % at the current slope.
 """
 
-from generator.patterns.base import Alert, Pattern, Recording, Runbook
+from generator.patterns.base import Alert, Blocker, Pattern, Recording, Runbook
 from generator.plan import ServicePlan
 from generator.rendering import has_load
-from generator.scenarios.phase_transition import scenarios
-from generator.spec.models import PatternId
+from generator.scenarios.phase_transition import records_latency_ratio, scenarios
+from generator.spec.models import PatternId, Signal
 
 
 def _needs(service: ServicePlan) -> list[str]:
     if has_load(service):
         return []
     return ["capacity.requests_per_second with requests, or cpu_usage with a CPU limit"]
+
+
+def _critical_blockers(service: ServicePlan) -> tuple[Blocker, ...]:
+    """Return the reasons the critical alert can never fire for the service. The warning
+    alert reads the load alone, so it still fires."""
+    blockers = []
+    reads_ratio = (
+        "it reads the p99/p50 latency ratio, which only pattern latency_ratio records"
+    )
+    state = "so the phase state never reaches CRITICAL (2) either"
+    if not records_latency_ratio(service):
+        if service.has(Signal.LATENCY):
+            reason = f"{reads_ratio}, and that pattern is disabled for the service"
+            fix = "remove latency_ratio from the service's disable list"
+        else:
+            reason = f"{reads_ratio}, from a latency signal the service lacks"
+            fix = "set latency under the service's signals"
+            if PatternId.LATENCY_RATIO in service.disabled:
+                fix += " and remove latency_ratio from its disable list"
+        blockers.append(Blocker(f"{reason}, {state}", fix))
+    if not service.has(Signal.REQUESTS):
+        blockers.append(
+            Blocker(
+                "it fires only while the request rate reaches min_request_rate.gate, "
+                "and without a requests signal no request rate is recorded",
+                "set requests under the service's signals",
+            )
+        )
+    return tuple(blockers)
 
 
 PATTERN = Pattern(
@@ -43,6 +72,7 @@ PATTERN = Pattern(
             "{service} runs at {{ $value | humanizePercentage }} of its capacity "
             "with a detached latency tail",
             "humanizePercentage",
+            blocked=_critical_blockers,
         ),
     ),
     runbook=Runbook(

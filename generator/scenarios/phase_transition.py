@@ -34,6 +34,20 @@ HEALTHY_SHARE = 0.5  # healthy load as a share of the warning level
 REQUESTS = 10.0
 
 
+def records_latency_ratio(service: ServicePlan) -> bool:
+    """Return whether pattern latency_ratio records the p99/p50 ratio for the service,
+    which the critical alert and the phase state's CRITICAL level read."""
+    return (
+        service.has(Signal.LATENCY) and PatternId.LATENCY_RATIO not in service.disabled
+    )
+
+
+def critical_can_fire(service: ServicePlan) -> bool:
+    """Return whether the critical alert can fire, which needs the latency ratio and,
+    for its gate, the request rate that only a requests signal records."""
+    return records_latency_ratio(service) and service.has(Signal.REQUESTS)
+
+
 def _rps(service: ServicePlan) -> float | None:
     if (
         service.capacity
@@ -84,7 +98,11 @@ def modelled_load(plan: SystemPlan, traffic: Traffic) -> list[float | None]:
 
 
 def scenarios(plan: SystemPlan) -> list[TestCase]:
-    service = subject(plan, PATTERN, has_load)
+    # A service whose critical alert can fire tests both alerts. Without one, the
+    # critical cases check that the alert stays silent.
+    service = subject(
+        plan, PATTERN, lambda s: has_load(s) and critical_can_fire(s)
+    ) or subject(plan, PATTERN, has_load)
     if service is None:
         return []
     warning = service.threshold("load", "warning")
@@ -171,14 +189,16 @@ def _case(
         if severity == "warning":
             holds.append(above_load)
             continue
-        latency = latency_ratio_at(traffic, index, window)
+        latency = _recorded_latency_ratio(service, traffic, index, window)
         requests = traffic.rate("requests", index, window) or 0.0
         holds.append(
             above_load
             and latency is not None
             and latency > service.threshold("latency_ratio", "critical")
+            and service.has(Signal.REQUESTS)
             and requests >= gate
         )
+    fires = side == "above" and (severity == "warning" or critical_can_fire(service))
     alerts = alert_checks(
         plan,
         service,
@@ -186,7 +206,7 @@ def _case(
         severity,
         holds,
         traffic.timeline,
-        side == "above",
+        fires,
         loads,
     )
     stable = calm.seconds + hot.seconds
@@ -201,7 +221,11 @@ def _case(
             plan,
             service,
             plan.names.phase_state,
-            _state(service, loads[at], latency_ratio_at(traffic, at, window)),
+            _state(
+                service,
+                loads[at],
+                _recorded_latency_ratio(service, traffic, at, window),
+            ),
             stable,
         )
     )
@@ -210,7 +234,18 @@ def _case(
             _time_to_transition_check(plan, service, traffic, loads, calm.seconds + 150)
         )
     name = f"load {load:g} with latency ratio {ratio:g}: {severity} {side} for {service.name}"
+    if side == "above" and not fires:
+        name += ", silent because the alert cannot fire for it"
     return case(name, input_series(traffic, SIGNALS), alerts, checks, traffic.timeline)
+
+
+def _recorded_latency_ratio(
+    service: ServicePlan, traffic: Traffic, index: int, window: int
+) -> float | None:
+    """Return the modelled p99/p50 ratio at a step, None where no rule records it."""
+    if not records_latency_ratio(service):
+        return None
+    return latency_ratio_at(traffic, index, window)
 
 
 def _state(service: ServicePlan, load: float | None, latency: float | None) -> int:
