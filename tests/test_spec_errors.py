@@ -1286,6 +1286,29 @@ services:
     assert "'gateway'" not in warnings[0]
 
 
+def test_cascade_reach_warns_only_where_the_spec_sets_it(tmp_path):
+    # orders sets cascade.dependencies 3 with two dependencies, so its alert is left out.
+    # catalog has one dependency under the built-in level of 2: common, so no warning.
+    bundle = _bundle(
+        tmp_path,
+        """\
+apiVersion: emergence-ops/v1
+name: reach
+services:
+  - name: orders
+    depends_on: [catalog, payments]
+    thresholds: {cascade: {dependencies: 3}}
+  - name: catalog
+    depends_on: [payments]
+  - name: payments
+""",
+    )
+    warnings = _matching(bundle, "so it gets no cascade alert")
+
+    assert len(warnings) == 1
+    assert "'orders' has 2 dependencies" in warnings[0]
+
+
 SYNC_LEFT_OUT = "pattern synchronisation left out for"
 
 

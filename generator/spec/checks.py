@@ -153,6 +153,11 @@ def _check_cascade_reach(spec: Spec) -> list[Finding]:
     for index, service in enumerate(spec.services):
         if not service.depends_on or "cascade" in service.disable:
             continue
+        if (
+            spec.defaults.thresholds.cascade is None
+            and service.thresholds.cascade is None
+        ):
+            continue  # the built-in level, which the docstring exempts
         own = merge_thresholds(shared, service.thresholds.model_dump(exclude_none=True))
         needed = own["cascade"]["dependencies"]
         if len(service.depends_on) < needed:
