@@ -15,8 +15,8 @@ import click
 
 from generator import __version__, tools
 from generator.bundle import build_bundles
-from generator.errors import CheckFailed, GeneratorError
-from generator.output import replace_folder, write_tree
+from generator.errors import CheckFailed, GeneratorError, ToolFailed
+from generator.output import check_replaceable, replace_folder, with_marker, write_tree
 from generator.spec import load_specs
 from generator.spec.schema import spec_schema
 from generator.targets import render_bundle
@@ -26,7 +26,8 @@ log = logging.getLogger("generator")
 EPILOG = """\b
 Exit codes:
   0  success (for check: out/ is up to date and valid)
-  1  invalid spec, out/ stale, or promtool rejected the output
+  1  invalid spec, out/ stale or containing other files, or promtool rejected
+     the output; test also exits 1 when some files fail and others time out
   2  usage error
   3  promtool missing, crashed or timed out"""
 
@@ -51,7 +52,8 @@ def _out_option(help_text: str):
 
 
 OUT = _out_option(
-    "Output folder; each spec writes <out>/<spec name>/, and the folder is replaced whole."
+    "Output folder; each spec writes <out>/<spec name>/. The folder is replaced whole, "
+    "so it must be missing, empty or earlier emergence-ops output."
 )
 CHECKED_OUT = _out_option(
     "Output folder to compare with a fresh generation of SPECS; nothing is written."
@@ -92,9 +94,10 @@ def main(log_level: str) -> None:
 
 def _generate_files(specs: tuple[Path, ...]) -> dict[PurePosixPath, str]:
     bundles = build_bundles(load_specs(specs))
-    files: dict[PurePosixPath, str] = {}
+    rendered: dict[PurePosixPath, str] = {}
     for bundle in bundles:
-        files.update(render_bundle(bundle))
+        rendered.update(render_bundle(bundle))
+    files = with_marker(rendered)
     log.info(
         "generated %s for %s", _count(len(files), "file"), _count(len(bundles), "spec")
     )
@@ -123,13 +126,18 @@ def generate(specs: tuple[Path, ...], out: Path) -> None:
     """Generate rules and tests from SPECS into the output folder.
 
     Everything is written and checked with promtool (when installed) in a temporary
-    folder first, so a failure leaves the previous output exactly as it was.
+    folder first, so a failure leaves the previous output exactly as it was. An output
+    folder that contains files other than emergence-ops output is rejected before
+    anything is written.
 
     \b
     Example:
       emergence generate specs/online-boutique.yaml -o out
     """
     with reported_errors():
+        # replace_folder checks again before it writes. This first check rejects a wrong
+        # -o before a large spec spends time generating.
+        check_replaceable(out)
         files = _generate_files(specs)
         replace_folder(out, files, verify=_verify_if_possible)
         log.info("wrote %s", out)
@@ -183,24 +191,81 @@ def check(specs: tuple[Path, ...], out: Path) -> None:
 
 @main.command(epilog=EPILOG, name="test")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-def test_command(folder: Path) -> None:
+@click.option(
+    "--timeout",
+    "timeout_seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    metavar="SECONDS",
+    default=tools.TIMEOUT_SECONDS,
+    show_default=True,
+    help="Time limit of each promtool call, in seconds; a test file that runs longer "
+    "is reported as timed out.",
+)
+def test_command(folder: Path, timeout_seconds: float) -> None:
     """Run every generated promtool test under FOLDER (an output folder).
+
+    Runs `promtool check rules` on all rule files, then one `promtool test rules` per test
+    file, as many at a time as there are CPUs. Prints each file's result in path order,
+    with promtool's output for a failed file, and exits non-zero when any file failed or
+    timed out.
 
     \b
     Example:
-      emergence test out
+      emergence test out --timeout 1200
     """
     with reported_errors():
         click.echo(tools.promtool_version(), err=True)
         files = sorted(folder.glob("**/prometheus/tests/*.test.yaml"))
-        tools.check_rules(sorted(folder.glob("**/prometheus/rules/*.rules.yaml")))
+        tools.check_rules(
+            sorted(folder.glob("**/prometheus/rules/*.rules.yaml")),
+            timeout_seconds=timeout_seconds,
+        )
         if not files:
             raise CheckFailed(
                 f"no promtool test files found under {folder}/*/prometheus/tests/; "
                 "generate into this folder first, or check the generate warnings for "
                 "patterns left without tests"
             )
-        click.echo(tools.test_rules(files))
+        results: list[tools.RuleTestResult] = []
+        for result in tools.run_rule_tests(files, timeout_seconds):
+            click.echo(_describe_test_result(result, timeout_seconds))
+            results.append(result)
+        _raise_for_test_failures(results, timeout_seconds)
+        click.echo(f"{_count(len(results), 'test file')} passed", err=True)
+
+
+def _describe_test_result(result: tools.RuleTestResult, timeout_seconds: float) -> str:
+    if result.status is tools.RuleTestStatus.TIMED_OUT:
+        return f"{result.path}: timed out after {timeout_seconds:g} s"
+    line = f"{result.path}: {result.status.value} in {result.seconds:.1f} s"
+    if result.status is tools.RuleTestStatus.FAILED:
+        indented = "\n".join(f"  {text}" for text in result.output.splitlines())
+        return f"{line}\n{indented}"
+    return line
+
+
+def _raise_for_test_failures(
+    results: list[tools.RuleTestResult], timeout_seconds: float
+) -> None:
+    """Raise CheckFailed (exit 1) when any file failed, else ToolFailed (exit 3) when
+    any file timed out. A failure is a definite result, so it decides the exit code."""
+    failed = [r.path for r in results if r.status is tools.RuleTestStatus.FAILED]
+    timed_out = [r.path for r in results if r.status is tools.RuleTestStatus.TIMED_OUT]
+    if not failed and not timed_out:
+        return
+    lines = [f"  failed: {path}" for path in failed]
+    lines += [f"  timed out: {path}" for path in timed_out]
+    listing = "\n".join(lines)
+    total = _count(len(results), "test file")
+    if failed:
+        head = f"promtool test rules failed for {len(failed)} of {total}"
+        if timed_out:
+            head += f" and timed out after {timeout_seconds:g} s for {len(timed_out)}"
+        raise CheckFailed(f"{head}:\n{listing}")
+    raise ToolFailed(
+        f"promtool test rules timed out after {timeout_seconds:g} s for "
+        f"{len(timed_out)} of {total}; raise the limit with --timeout:\n{listing}"
+    )
 
 
 @main.command(epilog=EPILOG)

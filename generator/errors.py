@@ -3,6 +3,7 @@
 GeneratorError                 exit_code 1 unless a subclass sets another
  +-- SpecErrors                every invalid value found in one run, with positions
  +-- CheckFailed               out/ is stale, or promtool rejected the generated files
+ +-- ForeignOutputEntries      the output folder contains entries that are not its output
  +-- ToolMissing               promtool or amtool is not installed (exit 3)
  +-- ToolFailed                the tool crashed or printed something unreadable (exit 3)
 """
@@ -72,6 +73,11 @@ def _sort_key(error: SpecError) -> tuple[str, int, int, str]:
 
 class CheckFailed(GeneratorError):
     """The committed output differs from a fresh generation, or a tool rejected it."""
+
+
+class ForeignOutputEntries(GeneratorError):
+    """The output folder contains entries that are not emergence-ops output, so replacing
+    it whole would delete them."""
 
 
 class ToolMissing(GeneratorError):

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import enum
 import logging
+import os
 import shutil
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 from generator.errors import CheckFailed, ToolFailed, ToolMissing
@@ -16,7 +21,27 @@ INSTALL_HINT = (
     "install it with: apt-get update && apt-get install --no-install-recommends prometheus "
     "(Debian and Ubuntu), or put the promtool of a Prometheus release on PATH"
 )
+# Default limit of one promtool call, in seconds.
 TIMEOUT_SECONDS = 600
+
+
+class RuleTestStatus(enum.Enum):
+    """Outcome of one `promtool test rules` process."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMED_OUT = "timed out"
+
+
+@dataclass(frozen=True)
+class RuleTestResult:
+    """One test file's outcome, with its run time and promtool's output."""
+
+    path: Path
+    status: RuleTestStatus
+    seconds: float
+    # promtool's stdout and stderr, empty after a timeout.
+    output: str
 
 
 def find_promtool() -> str:
@@ -37,17 +62,24 @@ def promtool_version() -> str:
     )
 
 
-def check_rules(files: Sequence[Path]) -> None:
+def check_rules(
+    files: Sequence[Path], timeout_seconds: float = TIMEOUT_SECONDS
+) -> None:
     """Run `promtool check rules` on the files, raising CheckFailed with its report."""
     if not files:
         return
-    result = _run([find_promtool(), "check", "rules", *map(str, files)], cwd=None)
+    result = _run(
+        [find_promtool(), "check", "rules", *map(str, files)],
+        cwd=None,
+        timeout_seconds=timeout_seconds,
+    )
     if result.returncode != 0:
         raise CheckFailed(f"promtool check rules failed:\n{_report(result)}")
 
 
 def test_rules(files: Sequence[Path]) -> str:
-    """Run `promtool test rules` on the files, returning its report or raising CheckFailed."""
+    """Run `promtool test rules` on the files in one call, returning its report or
+    raising CheckFailed."""
     if not files:
         raise CheckFailed("no promtool test files found")
     # promtool resolves each test file's rule_files relative to that file's folder.
@@ -57,7 +89,64 @@ def test_rules(files: Sequence[Path]) -> str:
     return _report(result)
 
 
-def _run(command: list[str], cwd: Path | None) -> subprocess.CompletedProcess[str]:
+def run_rule_tests(
+    files: Sequence[Path],
+    timeout_seconds: float = TIMEOUT_SECONDS,
+    max_workers: int | None = None,
+) -> Iterator[RuleTestResult]:
+    """Run one `promtool test rules` process per file, at most max_workers at a time
+    (default os.cpu_count()), and yield each file's result in the order of files.
+
+    A file that runs longer than timeout_seconds is killed and reported as timed out,
+    and the other files still run. Raises ToolMissing when promtool is not installed.
+    """
+    promtool = find_promtool()
+    workers = max_workers or os.cpu_count() or 1
+    executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="promtool")
+    try:
+        futures: list[Future[RuleTestResult]] = [
+            executor.submit(_test_file, promtool, path, timeout_seconds)
+            for path in files
+        ]
+        for future in futures:
+            yield future.result()
+    finally:
+        # Files not yet started are dropped when the caller stops early or an error is
+        # raised. Running promtool processes are waited for.
+        executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _test_file(promtool: str, path: Path, timeout_seconds: float) -> RuleTestResult:
+    # promtool resolves each test file's rule_files relative to that file's folder.
+    command = [promtool, "test", "rules", str(path)]
+    started = time.monotonic()
+    try:
+        result = _spawn(command, cwd=None, timeout_seconds=timeout_seconds)
+    except subprocess.TimeoutExpired:
+        log.debug("%s timed out after %g s", " ".join(command), timeout_seconds)
+        return RuleTestResult(
+            path, RuleTestStatus.TIMED_OUT, time.monotonic() - started, ""
+        )
+    status = RuleTestStatus.PASSED if result.returncode == 0 else RuleTestStatus.FAILED
+    return RuleTestResult(path, status, time.monotonic() - started, _report(result))
+
+
+def _run(
+    command: list[str], cwd: Path | None, timeout_seconds: float = TIMEOUT_SECONDS
+) -> subprocess.CompletedProcess[str]:
+    try:
+        return _spawn(command, cwd, timeout_seconds)
+    except subprocess.TimeoutExpired as exc:
+        raise ToolFailed(
+            f"{' '.join(command)} timed out after {timeout_seconds:g}s"
+        ) from exc
+
+
+def _spawn(
+    command: list[str], cwd: Path | None, timeout_seconds: float
+) -> subprocess.CompletedProcess[str]:
+    """Run command to completion, killing it and raising TimeoutExpired after
+    timeout_seconds."""
     log.debug("running %s", " ".join(command))
     try:
         return subprocess.run(
@@ -65,15 +154,11 @@ def _run(command: list[str], cwd: Path | None) -> subprocess.CompletedProcess[st
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=TIMEOUT_SECONDS,
+            timeout=timeout_seconds,
             check=False,
         )
     except FileNotFoundError as exc:
         raise ToolMissing(f"{command[0]} not found; {INSTALL_HINT}") from exc
-    except subprocess.TimeoutExpired as exc:
-        raise ToolFailed(
-            f"{' '.join(command)} timed out after {TIMEOUT_SECONDS}s"
-        ) from exc
 
 
 def _report(result: subprocess.CompletedProcess[str]) -> str:

@@ -357,6 +357,10 @@ tests:
 """
 
 
+# The test file folder of _write_suite(cli.folder / "suite", ...), relative to the cwd.
+FOLDER = "suite/example/prometheus/tests"
+
+
 def _write_suite(folder: Path, test_text: str) -> None:
     prometheus = folder / "example" / "prometheus"
     (prometheus / "rules").mkdir(parents=True)
@@ -371,8 +375,9 @@ def test_test_command_passes_suite(cli, promtool):
     result = cli.run("test", "suite")
 
     assert result.exit_code == 0, result.stdout + result.stderr
-    assert "SUCCESS" in result.stdout
+    assert result.stdout.startswith(f"{FOLDER}/example.test.yaml: passed in ")
     assert "promtool, version" in result.stderr
+    assert "1 test file passed" in result.stderr
 
 
 def test_test_command_fails_suite(cli, promtool):
@@ -381,8 +386,31 @@ def test_test_command_fails_suite(cli, promtool):
     result = cli.run("test", "suite")
 
     assert result.exit_code == 1
-    assert "promtool test rules failed" in result.stderr
-    assert "FAILED" in result.stderr
+    assert "example.test.yaml: failed in " in result.stdout
+    assert "FAILED" in result.stdout
+    assert "promtool test rules failed for 1 of 1 test file" in result.stderr
+    assert f"  failed: {FOLDER}/example.test.yaml" in result.stderr
+
+
+def test_test_command_reports_every_file(cli, promtool):
+    suite = cli.folder / "suite"
+    _write_suite(suite, PASSING_TEST)
+    tests = suite / "example" / "prometheus" / "tests"
+    (tests / "a-wrong.test.yaml").write_text(
+        PASSING_TEST.replace("value: 1", "value: 2")
+    )
+    (tests / "z-right.test.yaml").write_text(PASSING_TEST)
+
+    result = cli.run("test", "suite")
+
+    lines = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert result.exit_code == 1
+    assert len(lines) == 3
+    assert lines[0].startswith(f"{FOLDER}/a-wrong.test.yaml: failed in ")
+    assert lines[1].startswith(f"{FOLDER}/example.test.yaml: passed in ")
+    assert lines[2].startswith(f"{FOLDER}/z-right.test.yaml: passed in ")
+    assert "FAILED" in result.stdout
+    assert "promtool test rules failed for 1 of 3 test files" in result.stderr
 
 
 def test_test_command_without_tests_fails(cli, promtool):
@@ -419,6 +447,11 @@ def test_test_command_without_tests_fails(cli, promtool):
         ),
         pytest.param(
             ("test", "absent"), "'absent' does not exist", id="folder-not-found"
+        ),
+        pytest.param(
+            ("test", ".", "--timeout", "0"),
+            "Invalid value for '--timeout'",
+            id="timeout-not-positive",
         ),
     ],
 )
@@ -457,3 +490,251 @@ def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
+
+
+# A stand-in for promtool that logs the start and end of each `test rules` process to
+# $FAKE_PROMTOOL_LOG. Each process waits up to 10 s until $FAKE_PROMTOOL_PEERS processes
+# have started, so the log shows how many ran at once. A test file named *slow* sleeps
+# for 60 s, one named *fail* fails, and any other passes.
+FAKE_PROMTOOL = """\
+import os
+import sys
+import time
+
+args = sys.argv[1:]
+if args == ["--version"]:
+    print("promtool, version 0.0.0-fake")
+    sys.exit(0)
+if args[:2] != ["test", "rules"]:
+    sys.exit(0)
+files = " ".join(args[2:])
+log = os.environ["FAKE_PROMTOOL_LOG"]
+with open(log, "a", encoding="utf-8") as stream:
+    stream.write(f"start {files}\\n")
+peers = int(os.environ.get("FAKE_PROMTOOL_PEERS", "1"))
+deadline = time.monotonic() + 10
+while time.monotonic() < deadline:
+    with open(log, encoding="utf-8") as stream:
+        if sum(line.startswith("start ") for line in stream) >= peers:
+            break
+    time.sleep(0.01)
+time.sleep(0.1)
+if "slow" in files:
+    time.sleep(60)
+with open(log, "a", encoding="utf-8") as stream:
+    stream.write(f"end {files}\\n")
+if "fail" in files:
+    print(f"Unit Testing: {files}\\n  FAILED:\\n    expected 1, got 2")
+    sys.exit(1)
+print(f"Unit Testing: {files}\\n  SUCCESS")
+"""
+
+
+@pytest.fixture
+def fake_promtool(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Put FAKE_PROMTOOL first on PATH as `promtool` and return its log file."""
+    folder = tmp_path / "bin-fake-promtool"
+    folder.mkdir()
+    script = folder / "promtool"
+    script.write_text(f"#!{sys.executable}\n{FAKE_PROMTOOL}")
+    script.chmod(0o755)
+    log = tmp_path / "fake-promtool.log"
+    log.touch()
+    monkeypatch.setenv("PATH", f"{folder}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_PROMTOOL_LOG", str(log))
+    return log
+
+
+def _write_test_files(folder: Path, names: list[str]) -> None:
+    tests = folder / "example" / "prometheus" / "tests"
+    tests.mkdir(parents=True)
+    for name in names:
+        (tests / f"{name}.test.yaml").write_text("tests: []\n")
+
+
+def _max_running(log: Path) -> int:
+    running = highest = 0
+    for line in log.read_text().splitlines():
+        running += 1 if line.startswith("start ") else -1
+        highest = max(highest, running)
+    return highest
+
+
+def test_test_command_runs_one_process_per_file(cli, fake_promtool, monkeypatch):
+    names = ["a", "b", "c", "d", "e"]
+    _write_test_files(cli.folder / "suite", names)
+    monkeypatch.setattr("generator.tools.os.cpu_count", lambda: 2)
+    monkeypatch.setenv("FAKE_PROMTOOL_PEERS", "2")
+
+    result = cli.run("test", "suite")
+
+    started = sorted(
+        line.removeprefix("start ")
+        for line in fake_promtool.read_text().splitlines()
+        if line.startswith("start ")
+    )
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert started == [f"{FOLDER}/{name}.test.yaml" for name in names]
+    assert _max_running(fake_promtool) == 2
+    assert "5 test files passed" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("names", "exit_code", "message"),
+    [
+        pytest.param(
+            ["a-slow", "b"],
+            3,
+            "promtool test rules timed out after 0.5 s for 1 of 2 test files; "
+            "raise the limit with --timeout:\n"
+            f"  timed out: {FOLDER}/a-slow.test.yaml",
+            id="timed-out",
+        ),
+        pytest.param(
+            ["a-slow", "b-fail", "c"],
+            1,
+            "promtool test rules failed for 1 of 3 test files and timed out after "
+            f"0.5 s for 1:\n  failed: {FOLDER}/b-fail.test.yaml\n"
+            f"  timed out: {FOLDER}/a-slow.test.yaml",
+            id="failed-and-timed-out",
+        ),
+    ],
+)
+def test_test_command_reports_timeout(cli, fake_promtool, names, exit_code, message):
+    _write_test_files(cli.folder / "suite", names)
+
+    result = cli.run("test", "suite", "--timeout", "0.5")
+
+    lines = [line for line in result.stdout.splitlines() if not line.startswith(" ")]
+    assert result.exit_code == exit_code
+    assert message in result.stderr
+    assert lines[0] == f"{FOLDER}/a-slow.test.yaml: timed out after 0.5 s"
+    assert lines[-1].startswith(f"{FOLDER}/{names[-1]}.test.yaml: passed in ")
+    assert len(lines) == len(names)
+
+
+def test_test_help_shows_timeout_default(cli):
+    result = cli.run("test", "--help")
+
+    words = " ".join(result.stdout.split())
+    assert "--timeout SECONDS" in words
+    assert "in seconds" in words
+    assert "[default: 600; x>0]" in words
+
+
+SHOP_SPEC = "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: api\n"
+
+
+def _all_paths(folder: Path) -> list[str]:
+    """Return every file and folder under folder, so an empty folder left behind shows."""
+    return sorted(path.relative_to(folder).as_posix() for path in folder.rglob("*"))
+
+
+def test_generate_writes_marker_file(cli):
+    out = cli.generate_valid()
+
+    marker = out / ".emergence-ops"
+
+    assert marker.read_text() == (
+        "Generated by emergence-ops: `emergence generate` replaces this folder whole "
+        "on every run.\n"
+    )
+
+
+def test_generate_rejects_user_folder(cli):
+    spec = cli.write_spec(SHOP_SPEC)
+    (cli.folder / "precious.txt").write_text("written by hand\n")
+    (cli.folder / "sub").mkdir()
+    (cli.folder / "sub" / "notes.txt").write_text("written by hand\n")
+    before = _all_paths(cli.folder)
+    siblings = sorted(cli.folder.parent.glob(f".{cli.folder.name}.*"))
+
+    result = cli.run("generate", spec, "-o", ".")
+
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert f"error: output folder {cli.folder} has no .emergence-ops marker file" in (
+        result.stderr
+    )
+    assert "not emergence-ops output: precious.txt, spec.yaml, sub/." in (result.stderr)
+    assert "Choose a new or empty output folder, or remove those entries." in (
+        result.stderr
+    )
+    assert _all_paths(cli.folder) == before
+    assert sorted(cli.folder.parent.glob(f".{cli.folder.name}.*")) == siblings
+
+
+def test_generate_lists_five_foreign_entries(cli):
+    spec = cli.write_spec(SHOP_SPEC)
+    out = cli.folder / "out"
+    out.mkdir()
+    for index in range(7):
+        (out / f"file-{index}.txt").write_text("written by hand\n")
+
+    result = cli.run("generate", spec, "-o", "out")
+
+    assert result.exit_code == 1
+    assert (
+        "file-0.txt, file-1.txt, file-2.txt, file-3.txt, file-4.txt and 2 more."
+    ) in result.stderr
+    assert sorted(path.name for path in out.iterdir()) == [
+        f"file-{index}.txt" for index in range(7)
+    ]
+
+
+def test_generate_fills_empty_folder(cli):
+    (cli.folder / "out").mkdir()
+
+    out = cli.generate_valid()
+
+    assert (out / ".emergence-ops").is_file()
+    assert (out / "shop" / "prometheus").is_dir()
+
+
+def test_generate_replaces_unmarked_output(cli):
+    # Versions before the marker file wrote only <spec>/prometheus/ and <spec>/grafana/.
+    out = cli.generate_valid()
+    (out / ".emergence-ops").unlink()
+    shutil.copytree(out / "shop", out / "removed-spec")
+    shutil.rmtree(out / "removed-spec" / "grafana")
+
+    cli.generate_valid()
+
+    assert sorted(path.name for path in out.iterdir()) == [".emergence-ops", "shop"]
+
+
+@pytest.mark.parametrize(
+    ("entry", "listed"),
+    [
+        pytest.param("shop/notes.txt", "shop/", id="file-in-spec-folder"),
+        pytest.param("shop/docs/", "shop/", id="folder-in-spec-folder"),
+        pytest.param("notes.txt", "notes.txt", id="top-level-file"),
+        pytest.param("shop/prometheus.txt", "shop/", id="file-named-like-folder"),
+    ],
+)
+def test_generate_rejects_unmarked_output_with_extras(cli, entry, listed):
+    out = cli.generate_valid()
+    (out / ".emergence-ops").unlink()
+    extra = out / entry
+    if entry.endswith("/"):
+        extra.mkdir()
+    else:
+        extra.write_text("written by hand\n")
+    before = cli.snapshot("out")
+
+    result = cli.run("generate", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert f"not emergence-ops output: {listed}." in result.stderr
+    assert cli.snapshot("out") == before
+    assert extra.exists()
+
+
+def test_check_fails_without_marker_file(cli, promtool):
+    out = cli.generate_valid()
+    (out / ".emergence-ops").unlink()
+
+    result = cli.run("check", "valid.yaml", "-o", "out")
+
+    assert result.exit_code == 1
+    assert "--- /dev/null\n+++ generated/.emergence-ops\n" in result.stdout
