@@ -5,6 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 import logging
+import math
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -189,12 +190,21 @@ def check(specs: tuple[Path, ...], out: Path) -> None:
         click.echo(f"{out} is up to date ({len(files)} files)", err=True)
 
 
+def _finite_seconds(value: float) -> float:
+    # FloatRange compares, and every comparison with NaN is false, so it lets NaN through.
+    if math.isnan(value):
+        raise click.BadParameter(f"{value} is not a number of seconds")
+    return value
+
+
 @main.command(epilog=EPILOG, name="test")
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.option(
     "--timeout",
     "timeout_seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    # A day at most: longer values overflow the timeout of subprocess' wait.
+    type=click.FloatRange(min=0, min_open=True, max=86400),
+    callback=lambda ctx, param, value: _finite_seconds(value),
     metavar="SECONDS",
     default=tools.TIMEOUT_SECONDS,
     show_default=True,

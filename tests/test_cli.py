@@ -619,7 +619,7 @@ def test_test_help_shows_timeout_default(cli):
     words = " ".join(result.stdout.split())
     assert "--timeout SECONDS" in words
     assert "in seconds" in words
-    assert "[default: 600; x>0]" in words
+    assert "[default: 600; 0<x<=86400]" in words
 
 
 SHOP_SPEC = "apiVersion: emergence-ops/v1\nname: shop\nservices:\n  - name: api\n"
@@ -653,13 +653,12 @@ def test_generate_rejects_user_folder(cli):
 
     assert result.exit_code == 1
     assert result.stdout == ""
-    assert f"error: output folder {cli.folder} has no .emergence-ops marker file" in (
-        result.stderr
+    assert (
+        f"error: output folder {cli.folder} is not empty and has no .emergence-ops"
+        in result.stderr
     )
-    assert "not emergence-ops output: precious.txt, spec.yaml, sub/." in (result.stderr)
-    assert "Choose a new or empty output folder, or remove those entries." in (
-        result.stderr
-    )
+    assert "not emergence-ops output: precious.txt, spec.yaml, sub/." in result.stderr
+    assert "Choose a new or empty output folder" in result.stderr
     assert _all_paths(cli.folder) == before
     assert sorted(cli.folder.parent.glob(f".{cli.folder.name}.*")) == siblings
 
@@ -691,33 +690,22 @@ def test_generate_fills_empty_folder(cli):
     assert (out / "shop" / "prometheus").is_dir()
 
 
-def test_generate_replaces_unmarked_output(cli):
-    # Versions before the marker file wrote only <spec>/prometheus/ and <spec>/grafana/.
-    out = cli.generate_valid()
-    (out / ".emergence-ops").unlink()
-    shutil.copytree(out / "shop", out / "removed-spec")
-    shutil.rmtree(out / "removed-spec" / "grafana")
-
-    cli.generate_valid()
-
-    assert sorted(path.name for path in out.iterdir()) == [".emergence-ops", "shop"]
-
-
 @pytest.mark.parametrize(
     ("entry", "listed"),
     [
-        pytest.param("shop/notes.txt", "shop/", id="file-in-spec-folder"),
-        pytest.param("shop/docs/", "shop/", id="folder-in-spec-folder"),
+        pytest.param("shop/", "shop/", id="unmarked-spec-folder"),
+        pytest.param("prod/prometheus/", "prod/", id="hand-written-layout"),
         pytest.param("notes.txt", "notes.txt", id="top-level-file"),
-        pytest.param("shop/prometheus.txt", "shop/", id="file-named-like-folder"),
     ],
 )
-def test_generate_rejects_unmarked_output_with_extras(cli, entry, listed):
+def test_generate_rejects_unmarked_folder(cli, entry, listed):
+    """Without the marker, even a folder laid out like output may be the user's own, so
+    it is never replaced."""
     out = cli.generate_valid()
     (out / ".emergence-ops").unlink()
     extra = out / entry
     if entry.endswith("/"):
-        extra.mkdir()
+        extra.mkdir(parents=True, exist_ok=True)
     else:
         extra.write_text("written by hand\n")
     before = cli.snapshot("out")
@@ -725,9 +713,31 @@ def test_generate_rejects_unmarked_output_with_extras(cli, entry, listed):
     result = cli.run("generate", "valid.yaml", "-o", "out")
 
     assert result.exit_code == 1
-    assert f"not emergence-ops output: {listed}." in result.stderr
+    assert "has no .emergence-ops marker file" in result.stderr
+    assert listed in result.stderr
     assert cli.snapshot("out") == before
-    assert extra.exists()
+
+
+def test_generate_follows_a_symlinked_folder(cli):
+    """The folder a symlink points to is replaced, and the symlink stays."""
+    real = cli.generate_valid("shared")
+    (cli.folder / "link").symlink_to(real)
+
+    result = cli.run("generate", "valid.yaml", "-o", "link")
+
+    assert result.exit_code == 0, result.stderr
+    assert (cli.folder / "link").is_symlink()
+    assert (real / "shop" / "prometheus").is_dir()
+    assert not list(cli.folder.glob(".*.new-*"))
+
+
+def test_generate_keeps_the_folder_mode(cli):
+    out = cli.generate_valid()
+    out.chmod(0o750)
+
+    cli.generate_valid()
+
+    assert out.stat().st_mode & 0o777 == 0o750
 
 
 def test_check_fails_without_marker_file(cli, promtool):
