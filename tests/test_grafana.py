@@ -68,6 +68,13 @@ def _bundle(path: Path) -> Bundle:
     return build_bundle(plan_system(load_spec(path)))
 
 
+def _view_of(tmp_path: Path, text: str) -> grafana_dashboards.View:
+    """Return the dashboards' view of a spec written from `text`."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(text, encoding="utf-8")
+    return grafana_dashboards.View.of(_bundle(spec))
+
+
 @pytest.fixture(scope="module", params=SPECS, ids=lambda p: p.stem)
 def generated(request: pytest.FixtureRequest) -> tuple[Bundle, dict[str, Any]]:
     bundle = _bundle(request.param)
@@ -351,11 +358,7 @@ services:
 
 
 def test_control_colours_per_service(tmp_path: Path) -> None:
-    spec = tmp_path / "levels.yaml"
-    spec.write_text(OVERRIDDEN, encoding="utf-8")
-    control = grafana_dashboards.control_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
-    )
+    control = grafana_dashboards.control_dashboard(_view_of(tmp_path, OVERRIDDEN))
     panel = _panel(control, "p99/p50 latency ratio")
 
     assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
@@ -389,11 +392,7 @@ def test_control_colours_per_service(tmp_path: Path) -> None:
 def test_timeseries_colour_by_level_where_levels_differ(tmp_path: Path) -> None:
     """Grafana draws the threshold bands of a time series panel from its first series
     only, so a panel whose services' levels differ colours each line by its own levels."""
-    spec = tmp_path / "levels.yaml"
-    spec.write_text(OVERRIDDEN, encoding="utf-8")
-    control = grafana_dashboards.control_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
-    )
+    control = grafana_dashboards.control_dashboard(_view_of(tmp_path, OVERRIDDEN))
     differing = _panel(control, "p99/p50 latency ratio")["fieldConfig"]["defaults"]
     assert differing["color"] == {"mode": "thresholds"}
     assert differing["custom"]["gradientMode"] == "scheme"
@@ -407,14 +406,12 @@ def test_timeseries_colour_by_level_where_levels_differ(tmp_path: Path) -> None:
 def test_shared_levels_keep_their_bands(tmp_path: Path) -> None:
     """Services that all set the same levels, other than the defaults, share one set of
     steps and keep the threshold bands."""
-    spec = tmp_path / "one.yaml"
-    spec.write_text(
-        "apiVersion: emergence-ops/v1\nname: one\nservices:\n  - name: api\n"
-        "    thresholds:\n      latency_ratio: {warning: 3, critical: 4}\n",
-        encoding="utf-8",
-    )
     control = grafana_dashboards.control_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
+        _view_of(
+            tmp_path,
+            "apiVersion: emergence-ops/v1\nname: one\nservices:\n  - name: api\n"
+            "    thresholds:\n      latency_ratio: {warning: 3, critical: 4}\n",
+        )
     )
     panel = _panel(control, "p99/p50 latency ratio")
     defaults = panel["fieldConfig"]["defaults"]
@@ -427,16 +424,14 @@ def test_shared_levels_keep_their_bands(tmp_path: Path) -> None:
 def test_services_without_the_series_set_no_colours(tmp_path: Path) -> None:
     """A service that records no p99/p50 ratio, because it disables latency_ratio, adds
     no override to that panel, whatever its levels."""
-    spec = tmp_path / "disabled.yaml"
-    spec.write_text(
-        OVERRIDDEN.replace(
-            "    depends_on: [db]\n",
-            "    depends_on: [db]\n    disable: [latency_ratio]\n",
-        ),
-        encoding="utf-8",
-    )
     control = grafana_dashboards.control_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
+        _view_of(
+            tmp_path,
+            OVERRIDDEN.replace(
+                "    depends_on: [db]\n",
+                "    depends_on: [db]\n    disable: [latency_ratio]\n",
+            ),
+        )
     )
     panel = _panel(control, "p99/p50 latency ratio")
 
@@ -479,16 +474,14 @@ def test_panels_without_load_are_text(tmp_path: Path) -> None:
 def test_system_risk_colours_use_the_lowest_levels(tmp_path: Path) -> None:
     """The system's health compares its risk with the lowest levels any service sets,
     and the system risk panel turns yellow and red at the same levels."""
-    spec = tmp_path / "risk.yaml"
-    spec.write_text(
-        OVERRIDDEN.replace(
-            "  - name: db\n",
-            "  - name: db\n    thresholds:\n      risk: {warning: 20, critical: 50}\n",
-        ),
-        encoding="utf-8",
-    )
     control = grafana_dashboards.control_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
+        _view_of(
+            tmp_path,
+            OVERRIDDEN.replace(
+                "  - name: db\n",
+                "  - name: db\n    thresholds:\n      risk: {warning: 20, critical: 50}\n",
+            ),
+        )
     )
     panel = _panel(control, "System risk score")
     assert panel["fieldConfig"]["defaults"]["thresholds"]["steps"] == [
@@ -502,14 +495,12 @@ def test_system_risk_colours_use_the_lowest_levels(tmp_path: Path) -> None:
 def test_level_lines_cannot_match_a_service(tmp_path: Path) -> None:
     """A service named like a level keeps its own line style: level lines have a
     legend with a space, which no service name has."""
-    spec = tmp_path / "names.yaml"
-    spec.write_text(
-        "apiVersion: emergence-ops/v1\nname: names\nservices:\n"
-        "  - name: warning\n    depends_on: [critical]\n  - name: critical\n",
-        encoding="utf-8",
-    )
     detail = grafana_dashboards.service_dashboard(
-        grafana_dashboards.View.of(_bundle(spec))
+        _view_of(
+            tmp_path,
+            "apiVersion: emergence-ops/v1\nname: names\nservices:\n"
+            "  - name: warning\n    depends_on: [critical]\n  - name: critical\n",
+        )
     )
     panel = _panel(detail, "p99/p50 latency ratio")
     legends = [target["legendFormat"] for target in panel["targets"]]

@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import PurePosixPath
 from typing import Any
@@ -48,26 +48,25 @@ WIDTH = 24
 FIRING = 'alertstate="firing"'
 ALERTNAMES = f"alertname=~{quote(risk.ALERT_NAMES)}"
 
-HEALTH_MAPPINGS = (
-    {
-        "type": "value",
-        "options": {
-            "0": {"text": "HEALTHY", "color": "green", "index": 0},
-            "1": {"text": "WARNING", "color": "yellow", "index": 1},
-            "2": {"text": "CRITICAL", "color": "red", "index": 2},
+
+def _state_mappings(healthy: str) -> tuple[dict[str, Any], ...]:
+    """Return value mappings of a 0/1/2 state series: `healthy`, WARNING, CRITICAL."""
+    texts = (healthy, "WARNING", "CRITICAL")
+    return (
+        {
+            "type": "value",
+            "options": {
+                str(index): {"text": text, "color": colour, "index": index}
+                for index, (text, colour) in enumerate(
+                    zip(texts, ("green", "yellow", "red"), strict=True)
+                )
+            },
         },
-    },
-)
-PHASE_MAPPINGS = (
-    {
-        "type": "value",
-        "options": {
-            "0": {"text": "OK", "color": "green", "index": 0},
-            "1": {"text": "WARNING", "color": "yellow", "index": 1},
-            "2": {"text": "CRITICAL", "color": "red", "index": 2},
-        },
-    },
-)
+    )
+
+
+HEALTH_MAPPINGS = _state_mappings("HEALTHY")
+PHASE_MAPPINGS = _state_mappings("OK")
 
 LIKELIHOOD_PANELS = (
     PatternId.RETRY_STORM,
@@ -154,6 +153,8 @@ MISSING = {
     "load": "no service has a load signal: capacity.requests_per_second with request "
     "rates, or cpu_usage with a CPU limit, and phase_transition enabled",
 }
+# The phase transition rules record these together with the load.
+MISSING["phase_state"] = MISSING["time_to_transition"] = MISSING["load"]
 
 DETAIL_INDICATORS = (
     Indicator("requests", "Request rate", "reqps"),
@@ -277,12 +278,15 @@ class View:
     def records(self, series: str) -> bool:
         return self.name(series) in self.recorded
 
-    def select(self, series: str, **matchers: str) -> str:
+    def select(
+        self, series: str, regex: Mapping[str, str] | None = None, **matchers: str
+    ) -> str:
         """Return a selector of a recorded series of this system (a Names attribute, or
-        a full series name)."""
+        a full series name), with equality `matchers` and `regex` matchers."""
         name = getattr(self.plan.names, series, series)
         parts = [f"{naming.SYSTEM}={quote(self.plan.name)}"]
         parts += [f"{key}={quote(value)}" for key, value in matchers.items()]
+        parts += [f"{key}=~{quote(value)}" for key, value in (regex or {}).items()]
         return f"{name}{{{', '.join(parts)}}}"
 
     def threshold(self, signal: str, level: str, service: str | None = None) -> str:
@@ -293,9 +297,9 @@ class View:
 
     def colours(self, signal: str, levels: Sequence[str], series: str) -> Colours:
         """Return colour steps for the services that record `series` (a Names
-        attribute). Where their levels agree, the steps are theirs; where they differ, the
-        steps are the spec's defaults, with an override for each service whose own
-        levels differ, matched by the service's series name."""
+        attribute). Where their levels agree, the steps are theirs. Where they differ,
+        the steps are the spec's defaults, and each service with other levels gets an
+        override matched by its series name."""
         return self._per_service(
             lambda thresholds: _steps(thresholds, signal, levels),
             self.recorders.get(self.name(series), frozenset()),
@@ -322,13 +326,13 @@ class View:
         steps_of: Callable[[dict[str, dict[str, float]]], list[dict[str, Any]]],
         names: frozenset[str],
     ) -> Colours:
-        shown = [s for s in self.plan.services if s.name in names]
-        distinct = {json.dumps(steps_of(s.thresholds)) for s in shown}
+        recording = [s for s in self.plan.services if s.name in names]
+        distinct = {json.dumps(steps_of(s.thresholds)) for s in recording}
         if len(distinct) == 1:
-            return Colours(steps_of(shown[0].thresholds))
+            return Colours(steps_of(recording[0].thresholds))
         default = steps_of(self.levels)
         overrides = []
-        for service in sorted(shown, key=lambda s: s.name):
+        for service in sorted(recording, key=lambda s: s.name):
             steps = steps_of(service.thresholds)
             if steps != default:
                 overrides.append(
@@ -590,7 +594,7 @@ def reading(
     """Return the stat panel of a reading, over the series that `matchers` select, or a
     text panel where no rule records the series."""
     if not view.records(item.series):
-        return _absent(view, item.title, pos, MISSING.get(item.series, MISSING["load"]))
+        return _absent(view, item.title, pos, MISSING[item.series])
     levels = ("warning", "critical")
     if item.signal is None:
         colours = Colours.fixed(item.colour)
@@ -894,8 +898,11 @@ def control_dashboard(view: View) -> dict[str, Any]:
             re.escape(name)
             for name in sorted(view.recorders[view.name("path_amplification")])
         )
-        levels = view.threshold("retry_amplification", "critical")
-        levels = f"{levels[:-1]}, {naming.SERVICE}=~{quote(amplifying)}}}"
+        levels = view.select(
+            naming.THRESHOLD,
+            regex={naming.SERVICE: amplifying},
+            **{naming.SIGNAL: "retry_amplification", naming.LEVEL: "critical"},
+        )
         runaway = f"max by ({naming.SYSTEM}) ({levels})"
         add(
             timeseries(
@@ -1122,31 +1129,30 @@ def topology_tables(view: View, grid: Grid) -> list[dict[str, Any]]:
     runbook = (
         f"{view.plan.spec.runbook_base_url.rstrip('/')}/${{__value.raw}}#${{service}}"
     )
-    edges = naming.DEPENDENCY_INFO
+    # Title, info series, the label the selected service is matched on, the label
+    # shown, and the link of each shown value.
     tables = (
         (
             "Depends on",
-            view.select(edges, service="$service"),
+            naming.DEPENDENCY_INFO,
+            naming.SERVICE,
             naming.DEPENDENCY,
             detail,
         ),
         (
             "Depended on by",
-            view.select(edges, dependency="$service"),
+            naming.DEPENDENCY_INFO,
+            naming.DEPENDENCY,
             naming.SERVICE,
             detail,
         ),
-        (
-            "Runbooks",
-            view.select(naming.PATTERN_INFO, service="$service"),
-            naming.PATTERN,
-            runbook,
-        ),
+        ("Runbooks", naming.PATTERN_INFO, naming.SERVICE, naming.PATTERN, runbook),
     )
     panels = []
-    for title, query, column, url in tables:
+    for title, series, matched, column, url in tables:
         pos = grid.place(8, 8)
-        if query.split("{")[0] in view.recorded:
+        if series in view.recorded:
+            query = view.select(series, **{matched: "$service"})
             panels.append(_name_table(title, query, column, url, pos))
         else:
             panels.append(text(title, f"No service of {view.plan.name} has any.", pos))
@@ -1183,7 +1189,8 @@ def _name_table(
 def _steps(
     thresholds: dict[str, dict[str, float]], signal: str, levels: Sequence[str]
 ) -> list[dict[str, Any]]:
-    """Green below the first level, then each level's colour from its value on."""
+    """Return steps that are green below the first level, then each level's colour from
+    its value on."""
     steps: list[dict[str, Any]] = [{"color": "green", "value": None}]
     for level in levels:
         if level in thresholds[signal]:
