@@ -86,26 +86,30 @@ def test_topology_series_match_the_spec(generated: Path) -> None:
         for dependency in service.get("depends_on", [])
     }
     folder = generated / "online-boutique" / "prometheus" / "rules"
-    (group,) = yaml.safe_load((folder / "topology.rules.yaml").read_text())["groups"]
+    (topology,) = yaml.safe_load((folder / "topology.rules.yaml").read_text())["groups"]
+
     recorded = {
         (rule["labels"]["service"], rule["labels"]["dependency"])
-        for rule in group["rules"]
+        for rule in topology["rules"]
         if rule["record"] == "service:emergence_dependency:info"
     }
-    assert edges and recorded == edges
+    assert edges
+    assert recorded == edges
+
     alerting = {
         (rule["labels"]["service"], rule["labels"]["pattern"])
         for path in folder.glob("*.rules.yaml")
-        for each in yaml.safe_load(path.read_text())["groups"]
-        for rule in each["rules"]
+        for group in yaml.safe_load(path.read_text())["groups"]
+        for rule in group["rules"]
         if "alert" in rule
     }
     patterns = {
         (rule["labels"]["service"], rule["labels"]["pattern"])
-        for rule in group["rules"]
+        for rule in topology["rules"]
         if rule["record"] == "service:emergence_pattern:info"
     }
-    assert alerting and patterns == alerting
+    assert alerting
+    assert patterns == alerting
 
 
 def _series_values(text: str) -> list[float]:

@@ -1286,7 +1286,7 @@ services:
     assert "'gateway'" not in warnings[0]
 
 
-def test_cascade_reach_warns_only_where_the_spec_sets_it(tmp_path):
+def test_cascade_reach_warns_for_set_levels(tmp_path):
     # orders sets cascade.dependencies 3 with two dependencies, so its alert is left out.
     # catalog has one dependency under the built-in level of 2: common, so no warning.
     bundle = _bundle(
