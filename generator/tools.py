@@ -77,16 +77,20 @@ def check_rules(
         raise CheckFailed(f"promtool check rules failed:\n{_report(result)}")
 
 
-def test_rules(files: Sequence[Path]) -> str:
-    """Run `promtool test rules` on the files in one call, returning its report or
-    raising CheckFailed."""
+def test_rules(files: Sequence[Path], timeout_seconds: float = TIMEOUT_SECONDS) -> str:
+    """Run `promtool test rules` on the files, one process per file as run_rule_tests
+    does, and return their joined reports, or raise CheckFailed naming each file that
+    failed or timed out."""
     if not files:
         raise CheckFailed("no promtool test files found")
-    # promtool resolves each test file's rule_files relative to that file's folder.
-    result = _run([find_promtool(), "test", "rules", *map(str, files)], cwd=None)
-    if result.returncode != 0:
-        raise CheckFailed(f"promtool test rules failed:\n{_report(result)}")
-    return _report(result)
+    results = list(run_rule_tests(files, timeout_seconds))
+    failed = [r for r in results if r.status is not RuleTestStatus.PASSED]
+    if failed:
+        details = "\n".join(
+            f"{r.path}: {r.status.value}\n{r.output}".rstrip() for r in failed
+        )
+        raise CheckFailed(f"promtool test rules failed:\n{details}")
+    return "\n".join(r.output for r in results)
 
 
 def run_rule_tests(
