@@ -27,7 +27,7 @@ log = logging.getLogger("generator")
 EPILOG = """\b
 Exit codes:
   0  success (for check: out/ is up to date and valid)
-  1  invalid spec, out/ stale or containing other files, or promtool rejected
+  1  invalid spec, out/ stale or not empty and unmarked, or promtool rejected
      the output; test also exits 1 when some files fail and others time out
   2  usage error
   3  promtool missing, crashed or timed out"""
@@ -54,7 +54,7 @@ def _out_option(help_text: str):
 
 OUT = _out_option(
     "Output folder; each spec writes <out>/<spec name>/. The folder is replaced whole, "
-    "so it must be missing, empty or earlier emergence-ops output."
+    "so it must be missing, empty, or marked by the .emergence-ops file of earlier output."
 )
 CHECKED_OUT = _out_option(
     "Output folder to compare with a fresh generation of SPECS; nothing is written."
@@ -128,7 +128,7 @@ def generate(specs: tuple[Path, ...], out: Path) -> None:
 
     Everything is written and checked with promtool (when installed) in a temporary
     folder first, so a failure leaves the previous output exactly as it was. An output
-    folder that contains files other than emergence-ops output is rejected before
+    folder that is not empty and has no .emergence-ops marker is rejected before
     anything is written.
 
     \b
