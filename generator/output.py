@@ -66,8 +66,12 @@ def dump_yaml(data: Any, header: str = "") -> str:
 
 
 def dump_json(data: Any) -> str:
-    """Serialise data as JSON with sorted keys, two-space indent and a final newline."""
-    return json.dumps(data, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+    """Serialise data as JSON with sorted keys, two-space indent and a final newline.
+    Raises ValueError on infinity or NaN, which JSON cannot represent."""
+    text = json.dumps(
+        data, sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False
+    )
+    return text + "\n"
 
 
 def write_tree(files: Files, folder: Path) -> None:

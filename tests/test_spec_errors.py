@@ -1037,6 +1037,44 @@ def test_cascade_dependencies_must_be_whole(cli):
     )
 
 
+@pytest.mark.parametrize(
+    ("setting", "field"),
+    [
+        pytest.param(
+            "capacity: {requests_per_second: .inf}",
+            "services[0].capacity.requests_per_second",
+            id="capacity",
+        ),
+        pytest.param(
+            "capacity: {cpu_limit_cores: .inf}",
+            "services[0].capacity.cpu_limit_cores",
+            id="cpu-limit",
+        ),
+        pytest.param(
+            "thresholds: {latency_ratio: {critical: .inf}}",
+            "services[0].thresholds.latency_ratio.critical",
+            id="unbounded-level",
+        ),
+        pytest.param(
+            "thresholds: {retry_amplification: {critical: .nan}}",
+            "services[0].thresholds.retry_amplification.critical",
+            id="nan-level",
+        ),
+    ],
+)
+def test_infinite_numbers_rejected(cli, setting, field):
+    # An infinite level was written into the dashboards as Infinity, which is not JSON.
+    spec = cli.write_spec(
+        "apiVersion: emergence-ops/v1\nname: shop\nservices:\n"
+        f"  - name: api\n    {setting}\n"
+    )
+
+    result = cli.run("validate", spec)
+
+    assert result.exit_code == 1
+    assert f"{field}: Input should be a finite number" in result.stderr
+
+
 def test_dollar_valid_in_grafana_settings(cli):
     # Grafana expands $VAR in provisioning files, so the generator writes $ there as $$.
     spec = cli.write_spec(

@@ -156,7 +156,11 @@ SelectorText = Annotated[str, AfterValidator(_check_selector)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    # No setting is meaningful at infinity or NaN, and an infinite level would be written
+    # into the rules and dashboards, where JSON has no way to say it.
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 class Profile(StrEnum):
